@@ -1,0 +1,202 @@
+"""Python client for Scorewright: send game state, read the music.
+
+    from scorewright.client import Client, RingReader, AudioSubscriber
+
+    game = Client.connect()                 # tcp://127.0.0.1:7700, raises if no server
+    game.state("area", "cave")
+    game.set("danger", 0.8)
+    game.event("player_died")
+    with RingReader() as ring:              # shared memory, lowest latency
+        for block in ring.blocks():         # float32 [1920, 2] at 48 kHz
+            ...
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import zmq
+
+from ..protocol import decode_reply, encode
+from ..transport.shm import RingError, RingReader
+
+__all__ = ["Client", "AudioSubscriber", "RingReader", "RingError", "ScorewrightError"]
+log = logging.getLogger("scorewright.client")
+
+DEFAULT_CONTROL = "tcp://127.0.0.1:7700"
+DEFAULT_AUDIO = "tcp://127.0.0.1:7701"
+
+
+class ScorewrightError(RuntimeError):
+    """The server answered with an `error` reply."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__(f"{reply.get('code')}: {reply.get('message')}")
+        self.code = reply.get("code")
+        self.reply = reply
+
+
+class Client:
+    """Control connection (ZMQ DEALER). Setters are fire-and-forget by default so a game loop
+    never waits; pass wait=True to get the reply (frame, stream position, due time)."""
+
+    def __init__(self, address: str = DEFAULT_CONTROL, timeout: float = 2.0) -> None:
+        self.address, self.timeout = address, timeout
+        self._ctx = zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.connect(address)
+        self._ids = itertools.count(1)
+        self.errors: list[dict[str, Any]] = []
+        self.status: dict[str, Any] = {}
+
+    @classmethod
+    def connect(cls, address: str = DEFAULT_CONTROL, timeout: float = 2.0, name: str = "python",
+                want_audio: bool = False, token: str | None = None) -> Client:
+        """Connect and say hello; raises ConnectionError if no server answers."""
+        client = cls(address, timeout)
+        fields: dict[str, Any] = {"client": name, "want_audio": want_audio}
+        if token:
+            fields["token"] = token
+        try:
+            client.status = client.request("hello", **fields)
+        except TimeoutError:
+            client.close()
+            raise ConnectionError(f"no Scorewright server answered at {address} within {timeout} s; "
+                                  "start one with `scorewright serve MAP.yaml`") from None
+        return client
+
+    # -- messages ------------------------------------------------------------------------
+    def send(self, kind: str, **fields: Any) -> int:
+        """Send a message without waiting; returns its id."""
+        msg_id = next(self._ids)
+        self._sock.send(encode({"type": kind, "id": msg_id, **fields}))
+        return msg_id
+
+    def request(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Send and wait for the reply to this message; raises ScorewrightError on `error`."""
+        msg_id = self.send(kind, **fields)
+        deadline = self.timeout * 1000
+        while self._sock.poll(deadline):
+            reply = decode_reply(self._sock.recv())
+            if reply.get("id") == msg_id:
+                if reply.get("type") == "error":
+                    raise ScorewrightError(reply)
+                return reply
+            self._note(reply)
+        raise TimeoutError(f"no reply to '{kind}' from {self.address} within {self.timeout} s")
+
+    def poll_replies(self) -> list[dict[str, Any]]:
+        """Collect replies to fire-and-forget messages; errors also go to `errors` and the log."""
+        out = []
+        while self._sock.poll(0):
+            reply = decode_reply(self._sock.recv())
+            self._note(reply)
+            out.append(reply)
+        return out
+
+    def _note(self, reply: dict[str, Any]) -> None:
+        if reply.get("type") == "error":
+            self.errors.append(reply)
+            log.warning("scorewright: %s (%s)", reply.get("message"), reply.get("code"))
+
+    def _send(self, wait: bool, kind: str, **fields: Any) -> dict[str, Any] | int:
+        self.poll_replies()
+        return self.request(kind, **fields) if wait else self.send(kind, **fields)
+
+    # -- game state ---------------------------------------------------------------------
+    def set(self, param: str, value: float, wait: bool = False):
+        """Set a continuous game parameter (RTPC), e.g. set("danger", 0.7)."""
+        return self._send(wait, "set", param=param, value=float(value))
+
+    def state(self, group: str, value: str, wait: bool = False):
+        """Set a discrete state, e.g. state("area", "cave")."""
+        return self._send(wait, "state", group=group, value=value)
+
+    def event(self, name: str, wait: bool = False, **data: Any):
+        """Fire a one-shot event (stingers listen to these)."""
+        return self._send(wait, "event", name=name, data=data)
+
+    def notes(self, on: Sequence[int] = (), off: Sequence[int] = (), wait: bool = False):
+        """MIDI notes on/off (0-127); the music plays them in time and in key."""
+        return self._send(wait, "notes", on=[int(n) for n in on], off=[int(n) for n in off])
+
+    def prompt(self, text: str | None = None, weight: float = 1.0, audio: np.ndarray | None = None,
+               sr: int = 48000, name: str | None = None, wait: bool = False):
+        """Blend in a style from text or from audio (float32 [n, 2]); weight 0 removes it."""
+        fields: dict[str, Any] = {"weight": float(weight)}
+        if text is not None:
+            fields["text"] = text
+        if audio is not None:
+            fields["audio"], fields["sr"] = np.asarray(audio, dtype="<f4").tobytes(), sr
+        if name:
+            fields["name"] = name
+        return self._send(wait, "prompt", **fields)
+
+    def transport(self, cmd: str, wait: bool = False):
+        """'play', 'pause' or 'stop'."""
+        return self._send(wait, "transport", cmd=cmd)
+
+    def ping(self) -> dict[str, Any]:
+        return self.request("ping")
+
+    def get_status(self) -> dict[str, Any]:
+        self.status = self.request("status")
+        return self.status
+
+    def close(self) -> None:
+        self._sock.close(0)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class AudioSubscriber:
+    """Audio (and telemetry) from the server's ZMQ PUB socket."""
+
+    def __init__(self, address: str = DEFAULT_AUDIO, telemetry: bool = False) -> None:
+        self._sock = zmq.Context.instance().socket(zmq.SUB)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.RCVHWM, 500)
+        self._sock.connect(address)
+        self._sock.subscribe(b"audio")
+        if telemetry:
+            self._sock.subscribe(b"tele")
+        self.telemetry: dict[str, Any] = {}
+        self.last_header: dict[str, Any] = {}
+        self.lost = 0
+
+    def recv(self, timeout: float = 2.0) -> np.ndarray | None:
+        """The next audio block as float32 [n, 2], or None after `timeout` seconds."""
+        while self._sock.poll(int(timeout * 1000)):
+            parts = self._sock.recv_multipart()
+            if parts[0] == b"tele":
+                self.telemetry = decode_reply(parts[1])
+                continue
+            header = decode_reply(parts[1])
+            if self.last_header and header["seq"] != self.last_header["seq"] + 1:
+                self.lost += header["seq"] - self.last_header["seq"] - 1
+            self.last_header = header
+            return np.frombuffer(parts[2], dtype="<f4").reshape(-1, header.get("ch", 2))
+        return None
+
+    def blocks(self, timeout: float = 2.0) -> Iterator[np.ndarray]:
+        """Yield blocks until none arrives for `timeout` seconds."""
+        while (block := self.recv(timeout)) is not None:
+            yield block
+
+    def close(self) -> None:
+        self._sock.close(0)
+
+    def __enter__(self) -> AudioSubscriber:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Generators behind one interface (see base.Backend)."""

@@ -1,0 +1,55 @@
+"""The Backend protocol every generator implements, and how one is chosen."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..conditioning import Conditioning
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A streaming music generator: one 40 ms frame (1920 x 2 float32) per call and frame."""
+
+    name: str
+    sample_rate: int
+    channels: int
+    frame_samples: int
+
+    def embed_text(self, text: str) -> np.ndarray: ...
+    def embed_audio(self, pcm: np.ndarray, sr: int) -> np.ndarray: ...
+    def reset(self, seed: int | None = None) -> None: ...
+    def generate(self, cond: Conditioning, n_frames: int = 1) -> np.ndarray: ...
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run here (not built, weights missing, ...)."""
+
+
+AVAILABLE = ("synth",)
+
+
+def create_backend(name: str, seed: int = 0) -> Backend:
+    """Instantiate a backend by name."""
+    if name == "synth":
+        from .synth.backend import SynthBackend
+        return SynthBackend(seed=seed)
+    if name == "mrt2":
+        raise BackendUnavailable("the mrt2 backend is not part of this build yet")
+    raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(AVAILABLE)}")
+
+
+def choose_backend(prefer: str, fallback: str | None, seed: int = 0) -> Backend:
+    """The preferred backend, or the fallback with a logged reason when it cannot run."""
+    try:
+        return create_backend(prefer, seed)
+    except BackendUnavailable as e:
+        if fallback is None or fallback == prefer:
+            raise
+        log.info("backend '%s' unavailable (%s); using '%s'", prefer, e, fallback)
+        return create_backend(fallback, seed)

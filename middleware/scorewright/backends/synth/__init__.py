@@ -1,0 +1,1 @@
+"""The default backend: a procedural arranger rendered with a General MIDI SoundFont."""

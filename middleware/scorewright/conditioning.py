@@ -1,0 +1,56 @@
+"""Per-frame conditioning (the contract between director and backends) and style blending."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+NOTE_FREE, NOTE_OFF, NOTE_HELD, NOTE_ONSET = -1, 0, 1, 2
+DRUMS_FREE, DRUMS_OFF, DRUMS_ON = -1, 0, 1
+
+
+def free_notes() -> np.ndarray:
+    """A piano roll with every pitch left to the model."""
+    return np.full(128, NOTE_FREE, dtype=np.int8)
+
+
+@dataclass
+class Conditioning:
+    """Everything a backend needs to generate one 40 ms frame.
+
+    `beat` is the musical position (in beats since the stream started) of the frame's first
+    sample; with `tempo_bpm` it places every note of the frame on the shared beat clock.
+    `weights` names the blended styles, for display and telemetry only.
+    """
+
+    style: np.ndarray
+    notes: np.ndarray = field(default_factory=free_notes)
+    drums: int = DRUMS_FREE
+    style_tokens: np.ndarray | None = None
+    cfg_style: float = 1.0
+    cfg_notes: float = 1.0
+    cfg_drums: float = 1.0
+    temperature: float = 1.0
+    top_k: int = 40
+    seed: int = 0
+    tempo_bpm: float = 120.0
+    beat: float = 0.0
+    beats_per_bar: int = 4
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    """L2-normalise (a zero vector stays zero)."""
+    n = float(np.linalg.norm(v))
+    return (v / n).astype(np.float32) if n > 0 else v.astype(np.float32)
+
+
+def blend_styles(embeddings: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Weighted mean of unit style embeddings, renormalised to unit length."""
+    dim = len(next(iter(embeddings.values())))
+    acc = np.zeros(dim, dtype=np.float64)
+    for name, w in weights.items():
+        if w > 0:
+            acc += w * unit(embeddings[name])
+    return unit(acc)

@@ -1,0 +1,277 @@
+"""The engine: frame clock, lookahead, underrun policy and telemetry.
+
+`Engine` turns messages into director inputs and frames into audio (unpaced: `render`).
+`PacedStream` runs an Engine against the wall clock for `serve`: a generator thread keeps
+`lookahead` frames ahead of the output, and an output thread publishes one frame every 40 ms
+whether or not generation kept up (a late frame is replaced by a fade-out and counted).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, silence
+from .backends.base import Backend
+from .conditioning import Conditioning
+from .protocol import Message, ProtocolError
+from .statemap.director import Director, InputError
+
+log = logging.getLogger(__name__)
+
+FADE_IN = 240                # samples (5 ms) faded in after silence or an underrun
+STARTUP_GRACE_S = 0.2        # time for the first frame (caches, first SoundFont voices)
+Sink = Callable[[int, np.ndarray], None]   # (frame index, float32 [1920, 2])
+
+
+def fade_out(last: np.ndarray) -> np.ndarray:
+    """Fill for a missing frame: the last frame mirrored in time (continuous at the joint)
+    under a linear fade to silence, so an underrun is a short fade, not a click."""
+    ramp = np.linspace(1.0, 0.0, len(last), dtype=np.float32)[:, None]
+    return (last[::-1] * ramp).astype(np.float32)
+
+
+def frame_of(t: float) -> int:
+    """The frame a message timed at t seconds applies to."""
+    return int(t / FRAME_SECONDS + 1e-9)
+
+
+def fade_in(pcm: np.ndarray) -> np.ndarray:
+    out = pcm.copy()
+    out[:FADE_IN] *= np.linspace(0.0, 1.0, FADE_IN, dtype=np.float32)[:, None]
+    return out
+
+
+@dataclass
+class ScriptItem:
+    """A message due at a time (seconds from the start of the stream)."""
+
+    t: float
+    message: Message
+
+
+class Engine:
+    """Director + backend behind a lock, so transports may call `handle` from any thread."""
+
+    def __init__(self, backend: Backend, director: Director) -> None:
+        self.backend = backend
+        self.director = director
+        self.lock = threading.Lock()
+        self.paused = False
+        self.last_cond: Conditioning | None = None
+        self._last_pcm = silence()
+        self._silent = True                          # next real frame fades in
+        self._received: list[float] = []            # receive times not yet applied
+        self.apply_ms: deque[float] = deque(maxlen=2000)
+        backend.reset(director.seed)
+
+    @property
+    def next_frame(self) -> int:
+        return self.director.frame
+
+    def handle(self, msg: Message) -> dict:
+        """Apply a game-state message; returns the reply fields (raises ProtocolError)."""
+        d, f = self.director, msg.fields
+        try:
+            with self.lock:
+                if msg.kind == "set":
+                    d.set_param(f["param"], f["value"])
+                elif msg.kind == "state":
+                    d.set_state(f["group"], f["value"])
+                elif msg.kind == "event":
+                    d.trigger(f["name"])
+                elif msg.kind == "notes":
+                    d.notes(f.get("on", []), f.get("off", []))
+                elif msg.kind == "prompt":
+                    self._prompt(f)
+                elif msg.kind == "transport":
+                    self._transport(f["cmd"])
+                else:
+                    raise ProtocolError("unsupported", f"'{msg.kind}' is not a game-state message")
+                self._received.append(time.perf_counter())
+                return {"frame": d.frame}
+        except InputError as e:
+            raise ProtocolError(e.code, str(e), msg.id) from None
+
+    def _prompt(self, f: dict) -> None:
+        if "text" in f:
+            emb = self.director.embed_prompt_text(f["text"])
+            name = f.get("name") or f"prompt:{f['text'][:40]}"
+        else:
+            pcm = np.frombuffer(f["audio"], dtype="<f4").reshape(-1, 2)
+            emb = self.backend.embed_audio(pcm, f.get("sr", SAMPLE_RATE))
+            name = f.get("name") or "prompt:audio"
+        self.director.prompt(name, emb, float(f.get("weight", 1.0)))
+
+    def _transport(self, cmd: str) -> None:
+        if cmd == "play" and self.paused == "stop":
+            d = self.director
+            self.director = Director(d.map, d._embed_text, None, d._preferred_tempo, d.seed)
+            self.director.embeddings.update(d.embeddings)
+            self.backend.reset(d.seed)
+        self.paused = {"play": False, "pause": "pause", "stop": "stop"}[cmd]
+
+    def step(self) -> tuple[Conditioning | None, np.ndarray]:
+        """Generate the next frame (silence while paused)."""
+        with self.lock:
+            if self.paused:
+                pcm = silence() if self._silent else fade_out(self._last_pcm)
+                self._silent = True
+                return None, pcm
+            cond = self.director.step()
+            now = time.perf_counter()
+            self.apply_ms.extend((now - t) * 1000 for t in self._received)
+            self._received.clear()
+        self.last_cond = cond
+        pcm = self.backend.generate(cond)
+        if self._silent:
+            pcm, self._silent = fade_in(pcm), False
+        self._last_pcm = pcm
+        return cond, pcm
+
+    def render(self, seconds: float, script: Iterable[ScriptItem] = (),
+               on_frame: Callable[[int, Conditioning], None] | None = None,
+               on_error: Callable[[ScriptItem, ProtocolError], None] | None = None) -> np.ndarray:
+        """Unpaced rendering: exactly round(seconds * 48000) sample pairs."""
+        total = int(round(seconds * SAMPLE_RATE))
+        n_frames = -(-total // FRAME_SAMPLES)
+        items = sorted(script, key=lambda s: s.t)
+        out = np.empty((n_frames * FRAME_SAMPLES, 2), dtype=np.float32)
+        i = 0
+        for k in range(n_frames):
+            while i < len(items) and frame_of(items[i].t) <= k:
+                try:
+                    self.handle(items[i].message)
+                except ProtocolError as e:
+                    if on_error is None:
+                        raise
+                    on_error(items[i], e)
+                i += 1
+            cond, pcm = self.step()
+            if on_frame is not None and cond is not None:
+                on_frame(k, cond)
+            out[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES] = pcm
+        return out[:total]
+
+
+@dataclass
+class StreamStats:
+    frames: int = 0
+    underruns: int = 0
+    sink_errors: int = 0
+    backend_errors: int = 0
+    lookahead_low: int = 1 << 30
+    cost_ms: deque = field(default_factory=lambda: deque(maxlen=250))
+
+
+class PacedStream:
+    """Runs an Engine in real time: frame k is published at t0 + (k - lookahead + 1) * 40 ms,
+    so it is due to play (its stream position) at t0 + k * 40 ms."""
+
+    def __init__(self, engine: Engine, sinks: list[Sink], lookahead: int = 3) -> None:
+        if lookahead < 1:
+            raise ValueError("lookahead must be at least 1 frame")
+        self.engine, self.sinks, self.lookahead = engine, sinks, lookahead
+        self.stats = StreamStats()
+        self._ready: dict[int, np.ndarray] = {}
+        self._cv = threading.Condition()
+        self._stop = threading.Event()
+        self._published = -1           # last frame index handed to the sinks
+        self._generated = -1
+        self.t0 = 0.0
+        self._threads: list[threading.Thread] = []
+
+    def publish_time(self, k: int) -> float:
+        return self.t0 + (k - self.lookahead + 1) * FRAME_SECONDS
+
+    def due_time(self, k: int) -> float:
+        """perf_counter time at which frame k is due to play."""
+        return self.t0 + k * FRAME_SECONDS
+
+    @property
+    def depth(self) -> int:
+        """Lookahead now: frames generated beyond the one playing."""
+        playing = int((time.perf_counter() - self.t0) // FRAME_SECONDS)
+        return max(0, self._generated - playing)
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter() + (self.lookahead - 1) * FRAME_SECONDS + STARTUP_GRACE_S
+        self._threads = [threading.Thread(target=self._generate_loop, name="sw-generate", daemon=True),
+                         threading.Thread(target=self._output_loop, name="sw-output", daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+        for t in self._threads:
+            t.join(timeout=2)
+
+    def _budget(self) -> float:
+        costs = self.stats.cost_ms
+        p99 = float(np.percentile(costs, 99)) if len(costs) >= 10 else 10.0
+        return min(FRAME_SECONDS * 0.9, max(0.005, (1.5 * p99 + 2.0) / 1000))
+
+    def _generate_loop(self) -> None:
+        k = 0
+        while not self._stop.is_set():
+            with self._cv:
+                k = max(k, self._published + 1)     # frames already filled in are skipped
+            start_at = self.publish_time(k) - self._budget()
+            delay = start_at - time.perf_counter()
+            if delay > 0 and self._stop.wait(delay):
+                break
+            t = time.perf_counter()
+            try:
+                _, pcm = self.engine.step()
+            except Exception:   # a backend fault must never stop the stream
+                log.exception("frame %d: generation failed; the frame is faded out", k)
+                self.stats.backend_errors += 1
+                k += 1
+                continue
+            self.stats.cost_ms.append((time.perf_counter() - t) * 1000)
+            with self._cv:
+                if k > self._published:
+                    self._ready[k] = pcm
+                    self._generated = k
+                    self._cv.notify_all()
+            k += 1
+
+    def _output_loop(self) -> None:
+        last = silence()
+        faded = True
+        k = 0
+        while not self._stop.is_set():
+            delay = self.publish_time(k) - time.perf_counter()
+            if delay > 0 and self._stop.wait(delay):
+                break
+            with self._cv:
+                pcm = self._ready.pop(k, None)
+                self._published = k
+                depth = self._generated - k + self.lookahead - 1
+                for old in [i for i in self._ready if i < k]:
+                    del self._ready[old]
+            if k >= self.lookahead:
+                self.stats.lookahead_low = min(self.stats.lookahead_low, max(depth, 0))
+            if pcm is None:
+                self.stats.underruns += 1
+                log.warning("underrun at frame %d: generation fell behind; faded out", k)
+                pcm, faded = (silence() if faded else fade_out(last)), True
+            elif faded:
+                pcm, faded = fade_in(pcm), False
+            for sink in self.sinks:
+                try:
+                    sink(k, pcm)
+                except Exception:
+                    self.stats.sink_errors += 1
+                    log.exception("audio sink failed at frame %d", k)
+            last = pcm
+            self.stats.frames += 1
+            k += 1

@@ -1,0 +1,176 @@
+"""Wire messages: msgpack maps with a `type` and `"v": 1`, checked field by field.
+
+The same messages travel over ZMQ, framed TCP (u32 little-endian length + msgpack) and in
+event scripts. See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 1 << 20          # 1 MiB: bigger frames are refused
+MAX_STRING = 2000
+MAX_NOTES = 128
+MAX_AUDIO_PROMPT_SECONDS = 30
+LENGTH = struct.Struct("<I")
+
+_NUMBER = (int, float)
+# kind -> {field: (type(s), required)}
+SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    "hello": {"client": ((str,), False), "want_audio": ((bool,), False), "token": ((str,), False)},
+    "event": {"name": ((str,), True), "data": ((dict,), False)},
+    "set": {"param": ((str,), True), "value": (_NUMBER, True)},
+    "state": {"group": ((str,), True), "value": ((str,), True)},
+    "notes": {"on": ((list,), False), "off": ((list,), False)},
+    "prompt": {"text": ((str,), False), "audio": ((bytes,), False), "sr": ((int,), False),
+               "weight": (_NUMBER, False), "name": ((str,), False)},
+    "transport": {"cmd": ((str,), True)},
+    "ping": {},
+    "status": {},
+}
+TRANSPORT_CMDS = ("play", "stop", "pause")
+
+
+class ProtocolError(ValueError):
+    """A message that cannot be accepted; `code` and the text go into an `error` reply."""
+
+    def __init__(self, code: str, message: str, msg_id: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.msg_id = msg_id
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str
+    fields: dict[str, Any]
+    id: Any = None
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    """A message map -> msgpack bytes (adds "v")."""
+    return msgpack.packb({"v": VERSION, **obj}, use_bin_type=True)
+
+
+def unpack(data: bytes) -> Any:
+    """msgpack bytes -> Python, with limits that keep hostile input cheap."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("too_large", f"message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, max_str_len=MAX_MESSAGE_BYTES,
+                               max_bin_len=MAX_MESSAGE_BYTES, max_array_len=4096, max_map_len=256)
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as e:
+        raise ProtocolError("bad_msgpack", f"not a msgpack message: {e}") from None
+
+
+def decode(data: bytes) -> Message:
+    """Bytes from the wire -> a checked Message. Raises ProtocolError."""
+    return check(unpack(data))
+
+
+def check(obj: Any) -> Message:
+    """A decoded map -> a checked Message (also used for event scripts)."""
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_message", f"a message must be a map, got {type(obj).__name__}")
+    msg_id = obj.get("id")
+    if msg_id is not None and (isinstance(msg_id, bool) or not isinstance(msg_id, (int, str))):
+        raise ProtocolError("bad_field", "'id' must be an integer or a string")
+    kind = obj.get("type")
+    if not isinstance(kind, str) or kind not in SCHEMA:
+        raise ProtocolError("unknown_type", f"unknown message type {kind!r}; expected one of: "
+                            f"{', '.join(SCHEMA)}", msg_id)
+    version = obj.get("v", VERSION)
+    if version != VERSION:
+        raise ProtocolError("bad_version", f"protocol version {version!r} is not supported; "
+                            f"this server speaks {VERSION}", msg_id)
+    fields: dict[str, Any] = {}
+    for name, (types, required) in SCHEMA[kind].items():
+        if name not in obj:
+            if required:
+                raise ProtocolError("missing_field", f"'{kind}' needs field '{name}'", msg_id)
+            continue
+        value = obj[name]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            want = " or ".join(t.__name__ for t in types)
+            raise ProtocolError("bad_field", f"'{kind}.{name}' must be {want}, got "
+                                f"{type(value).__name__}", msg_id)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ProtocolError("bad_field", f"'{kind}.{name}' must be finite, got {value}", msg_id)
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            raise ProtocolError("bad_field", f"'{kind}.{name}' is longer than {MAX_STRING} characters",
+                                msg_id)
+        fields[name] = value
+    _check_kind(kind, fields, msg_id)
+    return Message(kind, fields, msg_id)
+
+
+def _check_kind(kind: str, f: dict[str, Any], msg_id: Any) -> None:
+    if kind == "notes":
+        for key in ("on", "off"):
+            notes = f.get(key, [])
+            if len(notes) > MAX_NOTES or any(
+                    isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 127 for n in notes):
+                raise ProtocolError("bad_field", f"'notes.{key}' must be a list of at most {MAX_NOTES} "
+                                    "MIDI note numbers 0-127", msg_id)
+    elif kind == "transport" and f["cmd"] not in TRANSPORT_CMDS:
+        raise ProtocolError("bad_field", f"'transport.cmd' must be one of {', '.join(TRANSPORT_CMDS)}, "
+                            f"got {f['cmd']!r}", msg_id)
+    elif kind == "prompt":
+        if ("text" in f) == ("audio" in f):
+            raise ProtocolError("bad_field", "'prompt' needs exactly one of 'text' or 'audio'", msg_id)
+        if "audio" in f:
+            sr = f.get("sr", 48000)
+            if not 8000 <= sr <= 192000:
+                raise ProtocolError("bad_field", f"'prompt.sr' must be 8000-192000, got {sr}", msg_id)
+            if len(f["audio"]) % 8 or len(f["audio"]) > MAX_AUDIO_PROMPT_SECONDS * sr * 8:
+                raise ProtocolError("bad_field", "'prompt.audio' must be float32 stereo interleaved, "
+                                    f"at most {MAX_AUDIO_PROMPT_SECONDS} s", msg_id)
+        if f.get("weight", 1.0) < 0:
+            raise ProtocolError("bad_field", "'prompt.weight' must be >= 0", msg_id)
+
+
+def ok(msg_id: Any = None, **extra: Any) -> dict[str, Any]:
+    return {"type": "ok", "id": msg_id, **extra}
+
+
+def error(code: str, message: str, msg_id: Any = None) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, "id": msg_id}
+
+
+def frame(payload: bytes) -> bytes:
+    """Framed-TCP encoding: u32 little-endian length, then the msgpack bytes."""
+    return LENGTH.pack(len(payload)) + payload
+
+
+class FrameReader:
+    """Splits a TCP byte stream into framed messages. Raises ProtocolError on a bad length."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        out = []
+        while len(self._buf) >= 4:
+            (n,) = LENGTH.unpack_from(self._buf)
+            if n > MAX_MESSAGE_BYTES:
+                raise ProtocolError("too_large", f"frame length {n} exceeds {MAX_MESSAGE_BYTES}")
+            if len(self._buf) < 4 + n:
+                break
+            out.append(bytes(self._buf[4:4 + n]))
+            del self._buf[:4 + n]
+        return out
+
+
+def decode_reply(data: bytes) -> dict[str, Any]:
+    """Client side: a server message (reply, audio header, telemetry) as a dict."""
+    obj = unpack(data)
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_message", "expected a map from the server")
+    return obj

@@ -1,0 +1,57 @@
+"""Event scripts: timed wire messages in YAML, for render, tests, benchmarks and the demo."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .engine import ScriptItem
+from .protocol import SCHEMA, ProtocolError, check
+from .statemap.load import MapError, Problem, parse_yaml
+
+
+@dataclass(frozen=True)
+class Section:
+    """A labelled moment of a script (the demo prints these)."""
+
+    t: float
+    label: str
+
+
+def load_script(path: str | Path) -> tuple[list[ScriptItem], list[Section]]:
+    """Parse `- {t: 1.5, set: {param: danger, value: 0.9}, section: "rising danger"}` items."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise MapError([Problem(str(path), 1, 1, "", f"cannot read the script: {e.strerror}")]) from None
+    data, pos = parse_yaml(text, str(path))
+    if not isinstance(data, list):
+        pos.problem((), "an event script is a list of items like {t: 0.0, state: {group: area, value: cave}}")
+        raise MapError(pos.problems)
+    items, sections = [], []
+    for i, entry in enumerate(data):
+        if not isinstance(entry, dict):
+            pos.problem((i,), f"bad item {entry!r}: expected a map with 't' and one message")
+            continue
+        t = entry.get("t")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0:
+            pos.problem((i, "t"), f"bad time {t!r}: expected seconds >= 0")
+            continue
+        if isinstance(entry.get("section"), str):
+            sections.append(Section(float(t), entry["section"]))
+        kinds = [k for k in entry if k in SCHEMA]
+        unknown = [k for k in entry if k not in SCHEMA and k not in ("t", "section")]
+        if unknown:
+            pos.problem((i, unknown[0]), f"unknown message type '{unknown[0]}'; expected one of: "
+                        f"{', '.join(SCHEMA)}", key=True)
+            continue
+        for kind in kinds:
+            body = entry[kind] if isinstance(entry[kind], dict) else {}
+            try:
+                items.append(ScriptItem(float(t), check({"type": kind, **body})))
+            except ProtocolError as e:
+                pos.problem((i, kind), str(e))
+    if pos.problems:
+        raise MapError(pos.problems)
+    return items, sections

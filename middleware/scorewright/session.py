@@ -1,0 +1,27 @@
+"""Build an Engine from a state map: load the map, choose the backend, embed the styles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .audio import read_wav
+from .backends.base import Backend, choose_backend
+from .engine import Engine
+from .statemap.director import Director
+from .statemap.load import load
+
+
+def open_engine(map_path: str | Path, seed: int | None = None, backend: str | None = None) -> Engine:
+    """Load `map_path` (raises MapError) and return a ready Engine."""
+    smap = load(map_path)
+    seed = smap.seed if seed is None else seed
+    gen: Backend = choose_backend(backend or smap.backend_prefer,
+                                  None if backend else smap.backend_fallback, seed)
+
+    def embed_audio_file(path: str):
+        pcm, sr = read_wav(path)
+        return gen.embed_audio(pcm, sr)
+
+    director = Director(smap, gen.embed_text, embed_audio_file,
+                        getattr(gen, "preferred_tempo", None), seed)
+    return Engine(gen, director)

@@ -1,0 +1,1 @@
+"""State maps: designer YAML that turns game state into per-frame conditioning."""

@@ -1,0 +1,1 @@
+"""Transports: ZMQ (ROUTER + PUB), framed TCP, and the shared-memory ring."""

@@ -1,0 +1,198 @@
+"""Shared-memory SPSC audio ring (one writer: the middleware; one reader: the engine plugin).
+
+Layout (little-endian), documented byte by byte in docs/protocol.md:
+
+    0  magic  b"SWRING1\\0"      24 u64 write_pos (sample pairs, monotonic)
+    8  u32 version               32 u64 read_pos
+    12 u32 sample_rate           40 u64 heartbeat_ns (writer's wall clock, Unix ns)
+    16 u32 channels              48 u32 flags (bit 0: writer open, bit 1: writer closed)
+    20 u32 capacity_frames       52..63 padding; 64.. float32 interleaved data
+
+Positions are written with single aligned 8-byte stores, the data before the position that
+publishes it, so a reader never sees a torn frame (x86-64/ARM64 ordering of aligned stores on
+one cache line is relied on for the header; data copies happen-before through the position).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import CHANNELS, SAMPLE_RATE
+
+MAGIC = b"SWRING1\0"
+VERSION = 1
+HEADER_BYTES = 64
+FLAG_OPEN, FLAG_CLOSED = 1, 2
+# u64 slots in the header
+_WRITE, _READ, _HEARTBEAT = 3, 4, 5
+_FLAGS_U32 = 12
+
+
+def ring_path(session: str) -> Path:
+    """/dev/shm/scorewright-<session> on Linux; a temp-dir file elsewhere."""
+    if not session.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"bad ring session name {session!r}: use letters, digits, '-' and '_'")
+    base = Path("/dev/shm") if sys.platform.startswith("linux") and Path("/dev/shm").is_dir() \
+        else Path(tempfile.gettempdir())
+    return base / f"scorewright-{session}"
+
+
+class _Mapped:
+    def __init__(self, path: Path, size: int, create: bool) -> None:
+        self.path = path
+        if create:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.ftruncate(fd, size)
+        else:
+            fd = os.open(path, os.O_RDWR)
+            size = os.fstat(fd).st_size
+        try:
+            self.mm = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        self.u64 = np.frombuffer(self.mm, dtype="<u8", count=8)
+        self.u32 = np.frombuffer(self.mm, dtype="<u4", count=16)
+
+    def close(self) -> None:
+        del self.u64, self.u32
+        if hasattr(self, "data"):
+            del self.data
+        self.mm.close()
+
+
+class RingWriter:
+    """Creates the ring and appends audio; never overwrites audio the reader has not read."""
+
+    def __init__(self, session: str = "default", capacity_frames: int = SAMPLE_RATE,
+                 sample_rate: int = SAMPLE_RATE, channels: int = CHANNELS,
+                 path: Path | None = None) -> None:
+        self.path = path or ring_path(session)
+        self.capacity = capacity_frames
+        self.channels = channels
+        self._m = _Mapped(self.path, HEADER_BYTES + capacity_frames * channels * 4, create=True)
+        m = self._m
+        m.mm[0:8] = MAGIC
+        m.u32[2], m.u32[3], m.u32[4], m.u32[5] = VERSION, sample_rate, channels, capacity_frames
+        m.data = np.frombuffer(m.mm, dtype="<f4", offset=HEADER_BYTES).reshape(capacity_frames, channels)
+        m.u32[_FLAGS_U32] = FLAG_OPEN
+        self.dropped = 0
+        self.heartbeat()
+
+    @property
+    def write_pos(self) -> int:
+        return int(self._m.u64[_WRITE])
+
+    @property
+    def read_pos(self) -> int:
+        return int(self._m.u64[_READ])
+
+    def heartbeat(self) -> None:
+        self._m.u64[_HEARTBEAT] = time.time_ns()
+
+    def write(self, pcm: np.ndarray) -> int:
+        """Append [n, channels] float32; returns pairs written (the rest is dropped, counted)."""
+        m = self._m
+        w = int(m.u64[_WRITE])
+        free = self.capacity - (w - int(m.u64[_READ]))
+        n = min(len(pcm), max(free, 0))
+        start = w % self.capacity
+        first = min(n, self.capacity - start)
+        m.data[start:start + first] = pcm[:first]
+        m.data[:n - first] = pcm[first:n]
+        m.u64[_WRITE] = w + n
+        self.dropped += len(pcm) - n
+        self.heartbeat()
+        return n
+
+    def close(self, unlink: bool = True) -> None:
+        self._m.u32[_FLAGS_U32] = FLAG_CLOSED
+        self._m.close()
+        if unlink:
+            self.path.unlink(missing_ok=True)
+
+
+class RingError(RuntimeError):
+    """The ring file is missing or is not a Scorewright ring."""
+
+
+class RingReader:
+    """Reads audio from a ring created by `scorewright serve` (Python side of the plugins)."""
+
+    def __init__(self, session: str = "default", path: Path | str | None = None) -> None:
+        self.path = Path(path) if path else ring_path(session)
+        if not self.path.exists():
+            raise RingError(f"no audio ring at {self.path}: is `scorewright serve` running "
+                            f"with --ring {session}?")
+        self._m = _Mapped(self.path, 0, create=False)
+        m = self._m
+        if bytes(m.mm[0:8]) != MAGIC or int(m.u32[2]) != VERSION:
+            raise RingError(f"{self.path} is not a Scorewright ring (version {VERSION})")
+        self.sample_rate, self.channels, self.capacity = int(m.u32[3]), int(m.u32[4]), int(m.u32[5])
+        m.data = np.frombuffer(m.mm, dtype="<f4", offset=HEADER_BYTES).reshape(self.capacity,
+                                                                                self.channels)
+        self.underruns = 0
+
+    @property
+    def available(self) -> int:
+        return int(self._m.u64[_WRITE]) - int(self._m.u64[_READ])
+
+    @property
+    def writer_closed(self) -> bool:
+        return bool(int(self._m.u32[_FLAGS_U32]) & FLAG_CLOSED)
+
+    @property
+    def heartbeat_age(self) -> float:
+        """Seconds since the writer last wrote."""
+        return (time.time_ns() - int(self._m.u64[_HEARTBEAT])) / 1e9
+
+    def skip_to_latest(self, keep: int = 0) -> None:
+        """Drop old audio, keeping the newest `keep` pairs (resync after a stall)."""
+        w = int(self._m.u64[_WRITE])
+        self._m.u64[_READ] = max(int(self._m.u64[_READ]), w - keep)
+
+    def read(self, n: int, pad: bool = False) -> np.ndarray:
+        """Up to n pairs (fewer if not available). With pad=True, always n pairs: missing audio
+        is silence and counts as an underrun (what an audio callback wants)."""
+        m = self._m
+        r = int(m.u64[_READ])
+        k = min(n, int(m.u64[_WRITE]) - r)
+        start = r % self.capacity
+        first = min(k, self.capacity - start)
+        out = np.empty((k, self.channels), dtype=np.float32)
+        out[:first] = m.data[start:start + first]
+        out[first:] = m.data[:k - first]
+        m.u64[_READ] = r + k
+        if pad and k < n:
+            self.underruns += 1
+            out = np.concatenate([out, np.zeros((n - k, self.channels), dtype=np.float32)])
+        return out
+
+    def blocks(self, block: int = 1920, timeout: float = 2.0, poll: float = 0.005):
+        """Yield [block, 2] arrays as the writer produces them; stops after `timeout` seconds
+        without audio or when the writer closes."""
+        waited = 0.0
+        while True:
+            if self.available >= block:
+                waited = 0.0
+                yield self.read(block)
+            elif self.writer_closed or waited >= timeout:
+                return
+            else:
+                time.sleep(poll)
+                waited += poll
+
+    def close(self) -> None:
+        self._m.close()
+
+    def __enter__(self) -> RingReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Example state maps, their event scripts and the JSON Schema (package data)."""

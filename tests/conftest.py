@@ -1,0 +1,93 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+ROOT = Path(__file__).resolve().parents[1]
+MAPS = ROOT / "state_maps"
+
+
+@pytest.fixture(scope="session")
+def synth():
+    """One SynthBackend for the session (loading the style model takes about a second)."""
+    from scorewright.backends.synth.backend import SynthBackend
+    return SynthBackend()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def write_map(tmp_path):
+    """Write YAML text to a map file in a temp folder and return its path."""
+    def write(text: str, name: str = "map.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+    return write
+
+
+class ServeProcess:
+    def __init__(self, map_path: str, extra: list[str] = ()):
+        self.control, self.audio, self.tcp = free_port(), free_port(), free_port()
+        self.ring = f"test-{uuid.uuid4().hex[:8]}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scorewright.cli", "serve", str(map_path),
+             "--control-port", str(self.control), "--audio-port", str(self.audio),
+             "--tcp-port", str(self.tcp), "--ring", self.ring, *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "COLUMNS": "200"})
+
+    @property
+    def control_addr(self) -> str:
+        return f"tcp://127.0.0.1:{self.control}"
+
+    @property
+    def audio_addr(self) -> str:
+        return f"tcp://127.0.0.1:{self.audio}"
+
+    def wait_ready(self, timeout: float = 30.0):
+        from scorewright.client import Client
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("serve exited early:\n" + self.proc.stdout.read())
+            try:
+                return Client.connect(self.control_addr, timeout=1.0)
+            except ConnectionError:
+                continue
+        raise TimeoutError("serve did not answer")
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out
+
+
+@pytest.fixture
+def serve():
+    started: list[ServeProcess] = []
+
+    def start(map_path=MAPS / "demo.yaml", extra=()):
+        s = ServeProcess(str(map_path), list(extra))
+        started.append(s)
+        return s
+    yield start
+    for s in started:
+        s.stop()

@@ -1,0 +1,112 @@
+import hashlib
+import multiprocessing as mp
+import os
+import stat
+import uuid
+
+import numpy as np
+import pytest
+from scorewright.transport.shm import HEADER_BYTES, MAGIC, RingError, RingReader, RingWriter
+
+BLOCK = 1920
+SECONDS = 12
+N_BLOCKS = SECONDS * 48000 // BLOCK
+
+
+def _block(i: int) -> np.ndarray:
+    rng = np.random.default_rng(i)
+    return rng.uniform(-1, 1, (BLOCK, 2)).astype(np.float32)
+
+
+def _writer(session: str, ready, done) -> None:
+    ring = RingWriter(session, capacity_frames=BLOCK * 8)
+    ready.set()
+    digest = hashlib.sha256()
+    i = 0
+    while i < N_BLOCKS:
+        block = _block(i)
+        if ring.write(block) == BLOCK:        # all-or-nothing here: capacity is whole blocks
+            digest.update(block.tobytes())
+            i += 1
+        else:
+            assert ring.dropped % BLOCK == 0
+            ring.dropped = 0
+    done.put(digest.hexdigest())
+    while ring.read_pos < ring.write_pos:     # let the reader finish before unlinking
+        pass
+    ring.close()
+
+
+def test_two_processes_exchange_audio_without_loss_or_tearing():
+    session = f"t{uuid.uuid4().hex[:8]}"
+    ctx = mp.get_context("spawn")
+    ready, done = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_writer, args=(session, ready, done))
+    proc.start()
+    assert ready.wait(30)
+    reader = RingReader(session)
+    digest, received = hashlib.sha256(), 0
+    while received < N_BLOCKS * BLOCK:
+        chunk = reader.read(1000)          # odd sizes: wrap-around and partial blocks
+        digest.update(chunk.tobytes())
+        received += len(chunk)
+    reader.close()
+    proc.join(30)
+    assert received == SECONDS * 48000
+    assert done.get(timeout=5) == digest.hexdigest()
+
+
+def test_stalled_reader_is_never_overwritten(tmp_path):
+    w = RingWriter(path=tmp_path / "ring", capacity_frames=BLOCK * 4)
+    r = RingReader(path=tmp_path / "ring")
+    for i in range(4):
+        assert w.write(_block(i)) == BLOCK
+    assert w.write(_block(99)) == 0            # full: dropped, not overwritten
+    assert w.dropped == BLOCK
+    got = r.read(BLOCK * 4)
+    assert np.array_equal(got, np.concatenate([_block(i) for i in range(4)]))
+    w.close()
+
+
+def test_empty_ring_gives_silence_and_counts_an_underrun(tmp_path):
+    w = RingWriter(path=tmp_path / "ring", capacity_frames=BLOCK * 4)
+    r = RingReader(path=tmp_path / "ring")
+    w.write(_block(0)[:100])
+    out = r.read(BLOCK, pad=True)
+    assert out.shape == (BLOCK, 2)
+    assert np.array_equal(out[:100], _block(0)[:100]) and not out[100:].any()
+    assert r.underruns == 1
+    assert r.read(10).shape == (0, 2)
+    w.close()
+
+
+def test_header_layout_and_permissions(tmp_path):
+    path = tmp_path / "ring"
+    w = RingWriter(path=path, capacity_frames=480)
+    w.write(np.ones((10, 2), np.float32))
+    raw = path.read_bytes()
+    assert raw[:8] == MAGIC
+    version, sr, ch, cap = np.frombuffer(raw[8:24], "<u4")
+    assert (version, sr, ch, cap) == (1, 48000, 2, 480)
+    write_pos, read_pos, heartbeat = np.frombuffer(raw[24:48], "<u8")
+    assert (write_pos, read_pos) == (10, 0) and heartbeat > 0
+    assert np.frombuffer(raw[48:52], "<u4")[0] & 1
+    assert len(raw) == HEADER_BYTES + 480 * 2 * 4
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    w.close()
+    assert not path.exists()
+
+
+def test_reader_resyncs_to_latest(tmp_path):
+    w = RingWriter(path=tmp_path / "ring", capacity_frames=BLOCK * 4)
+    r = RingReader(path=tmp_path / "ring")
+    for i in range(3):
+        w.write(_block(i))
+    r.skip_to_latest(keep=BLOCK)
+    assert np.array_equal(r.read(BLOCK), _block(2))
+    w.close()
+
+
+def test_missing_ring_says_what_to_do():
+    with pytest.raises(RingError, match="scorewright serve"):
+        RingReader(f"nope-{uuid.uuid4().hex[:6]}")

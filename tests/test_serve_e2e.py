@@ -1,0 +1,112 @@
+import socket
+import struct
+import time
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+from scorewright import analysis
+from scorewright.client import AudioSubscriber, RingReader, ScorewrightError
+from scorewright.protocol import FrameReader, encode, frame
+
+
+def collect_ring(ring: RingReader, seconds: float) -> np.ndarray:
+    need, out = int(seconds * 48000), []
+    deadline = time.monotonic() + seconds + 5
+    while sum(len(b) for b in out) < need and time.monotonic() < deadline:
+        if ring.available:
+            out.append(ring.read(need - sum(len(b) for b in out)))
+        else:
+            time.sleep(0.005)
+    return np.concatenate(out)
+
+
+def test_serve_end_to_end(serve):
+    srv = serve()
+    client = srv.wait_ready()
+    status = client.status
+    assert status["backend"] == "synth" and status["sample_rate"] == 48000
+    ring = RingReader(path=status["ring"])
+    ring.skip_to_latest()
+    sub = AudioSubscriber(srv.audio_addr)
+
+    calm = collect_ring(ring, 4.0)
+    blocks = [sub.recv(2.0) for _ in range(25)]
+    assert all(b is not None and b.shape == (1920, 2) for b in blocks)
+    assert sub.lost == 0
+
+    reply = client.set("danger", 0.95, wait=True)
+    assert reply["type"] == "ok" and reply["frame"] > 0 and reply["due"] > time.time() - 1
+    client.state("area", "forest")
+    time.sleep(6.0)                        # smoothing + landing on the next bar + 1 s fade
+    ring.skip_to_latest()
+    combat = collect_ring(ring, 4.0)
+    # combat: louder (orchestral drums and strings) and a different spectrum than calm pads
+    assert analysis.rms(combat) > 1.5 * analysis.rms(calm)
+    hb_calm, hb_combat = analysis.high_band_share(calm), analysis.high_band_share(combat)
+    assert abs(hb_combat / hb_calm - 1) > 0.2
+
+    # bad input gets an error reply and the audio keeps flowing
+    with pytest.raises(ScorewrightError) as e:
+        client.state("area", "the moon", wait=True)
+    assert e.value.code == "bad_value"
+    client._sock.send(b"\xc1\xc1 not msgpack")
+    assert client._sock.poll(2000)
+    assert msgpack.unpackb(client._sock.recv())["code"] == "bad_msgpack"
+    assert sub.recv(2.0) is not None and sub.lost == 0
+
+    st = client.get_status()
+    assert st["underruns"] == 0, st
+    assert st["errors"] >= 2
+    ring.close()
+    sub.close()
+    client.close()
+    out = srv.stop()
+    assert srv.proc.returncode == 0, out
+    assert "stopped:" in out
+    assert not Path(status["ring"]).exists()          # ring unlinked on SIGTERM
+
+
+def tcp_call(sock: socket.socket, reader: FrameReader, msg: dict, want_type=None) -> dict:
+    sock.sendall(frame(encode(msg)))
+    while True:
+        for payload in reader.feed(sock.recv(65536)):
+            obj = msgpack.unpackb(payload)
+            if want_type is None or obj["type"] == want_type:
+                return obj
+
+
+def test_framed_tcp_control_and_audio(serve):
+    srv = serve()
+    srv.wait_ready().close()
+    sock = socket.create_connection(("127.0.0.1", srv.tcp), timeout=5)
+    reader = FrameReader()
+    hello = tcp_call(sock, reader, {"type": "hello", "client": "godot", "want_audio": True, "id": 1})
+    assert hello["type"] == "status" and hello["id"] == 1
+    seqs, got = [], 0
+    while got < 10:
+        for payload in reader.feed(sock.recv(65536)):
+            obj = msgpack.unpackb(payload)
+            if obj["type"] == "audio":
+                assert len(obj["pcm"]) == 1920 * 2 * 4 and obj["pos"] == obj["seq"] * 1920
+                seqs.append(obj["seq"])
+                got += 1
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert tcp_call(sock, reader, {"type": "set", "param": "danger", "value": 0.5, "id": 2}, "ok")["id"] == 2
+    err = tcp_call(sock, reader, {"type": "set", "param": "danger", "value": "x", "id": 3}, "error")
+    assert err["code"] == "bad_field" and err["id"] == 3
+    # a hostile length prefix closes that connection only; the server keeps serving others
+    sock.sendall(struct.pack("<I", 0x7FFFFFFF) + b"junk")
+    assert tcp_call(sock, reader, {"type": "ping"}, "error")["code"] == "too_large"
+    sock.close()
+    with AudioSubscriber(srv.audio_addr) as sub:
+        assert sub.recv(3.0) is not None
+
+
+def test_non_loopback_bind_needs_a_token(serve):
+    srv = serve(extra=["--host", "0.0.0.0"])
+    srv.proc.wait(timeout=60)
+    out = srv.stop()
+    assert srv.proc.returncode == 2
+    assert "--token" in out

@@ -1,0 +1,119 @@
+import subprocess
+import sys
+
+import pytest
+from scorewright.statemap.expr import ExprError, compile_expr
+from scorewright.statemap.load import MapError, load
+
+from .conftest import MAPS
+
+HEAD = """version: 1
+styles:
+  calm: {prompt: "calm ambient", weight: 1}
+  fight: {prompt: "battle drums"}
+params:
+  danger: {min: 0, max: 1, smooth_ms: 100}
+states:
+  area: [forest, cave]
+"""
+
+
+def test_demo_map_loads():
+    smap = load(MAPS / "demo.yaml")
+    assert {"explore", "combat"} <= set(smap.styles)
+    assert [r.name for r in smap.rules][:2] == ["uneasy", "combat"]
+    assert "player_died" in smap.stingers and "player_died" in smap.events
+
+
+BAD_MAPS = [
+    # (yaml after HEAD, expected line:col, text in message)
+    ("rules:\n  - when: danger > 0.5\n    blend: {fight: 1}\n    drumz: on\n", "12:5", "unknown key 'drumz'"),
+    ("rules:\n  - when: dangr > 0.5\n", "10:11", "unknown name 'dangr'"),
+    ("rules:\n  - when: \"__import__('os').system('x')\"\n", "10:12", "not allowed"),
+    ("rules:\n  - when: \"danger.real > 1\"\n", "10:12", "attribute access"),
+    ("rules:\n  - when: \"area == 'caev'\"\n", "10:20", "'caev' is not a value of state 'area'"),
+    ("rules:\n  - when: danger > \n", "10:11", "syntax error"),
+    ("rules:\n  - when: danger > 0.5\n    blend: {boss: 1}\n", "11:13", "unknown style 'boss'"),
+    ("rules:\n  - when: danger > 0.5\n    transition: {at: barr}\n", "11:22", 'expected one of "immediate"'),
+    ("rules:\n  - when: danger > 0.5\n    notes: motifs/none.mid\n", "11:12", "file not found"),
+    ("rules:\n  - when: danger > 0.5\n    notes: ../../etc/x.mid\n", "11:12", "outside the map's folder"),
+    ("stingers:\n  died: {bars: 2}\n", "10:9", "exactly one of 'prompt' or 'style'"),
+    ("stingers:\n  died: {style: nope}\n", "10:17", "unknown style 'nope'"),
+    ("tempo: fast\n", "9:8", "Fixed tempo in BPM"),
+    ("seed: -3\n", "9:7", "bad value -3"),
+    ("params2: {}\n", "9:1", "unknown key 'params2'"),
+    ("rules:\n  - blend: {fight: 1}\n", "10:5", "'when' is missing"),
+    ("rules:\n  - when: x\n  - when: [1\n", "12:1", "YAML syntax"),
+    ("rules:\n  - when: danger > 0.5\n    blend: {fight: \"danger *\"}\n", "11:21", "syntax error"),
+]
+
+
+@pytest.mark.parametrize("tail,where,text", BAD_MAPS, ids=[b[2][:30] for b in BAD_MAPS])
+def test_bad_maps_point_at_the_problem(write_map, tail, where, text):
+    path = write_map(HEAD + tail)
+    with pytest.raises(MapError) as e:
+        load(path)
+    report = str(e.value)
+    assert f"{path}:{where}:" in report, report
+    assert text in report, report
+
+
+def test_duplicate_keys_are_errors(write_map):
+    path = write_map(HEAD.replace("states:", "params:\n  other: {}\nstates:"))
+    with pytest.raises(MapError, match="duplicate key 'params'"):
+        load(path)
+
+
+def test_several_problems_are_reported_at_once(write_map):
+    path = write_map(HEAD + "rules:\n  - when: foo > 1\n  - when: baz > 1\n")
+    with pytest.raises(MapError) as e:
+        load(path)
+    assert len(e.value.problems) == 2
+
+
+def test_param_range_checks(write_map):
+    path = write_map(HEAD.replace("{min: 0, max: 1, smooth_ms: 100}", "{min: 1, max: 0}"))
+    with pytest.raises(MapError, match="max .* must be greater than min"):
+        load(path)
+
+
+def test_validate_command_exit_codes(write_map):
+    good = subprocess.run([sys.executable, "-m", "scorewright.cli", "validate", str(MAPS / "demo.yaml")],
+                          capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    bad_path = write_map(HEAD + "rules:\n  - when: dangr > 1\n")
+    bad = subprocess.run([sys.executable, "-m", "scorewright.cli", "validate", str(bad_path)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert f"{bad_path}:10:11: rules[0].when: bad expression" in bad.stdout
+
+
+KNOWN = {"danger": "number", "area": "state:forest|cave"}
+
+
+@pytest.mark.parametrize("text,env,want", [
+    ("danger > 0.5 and area == 'cave'", {"danger": 0.7, "area": "cave"}, True),
+    ("not (danger > 0.5) or area != 'cave'", {"danger": 0.7, "area": "cave"}, False),
+    ("clamp(danger * 2 - 0.5)", {"danger": 0.5}, 0.5),
+    ("min(danger, 0.3) + max(0, -1) / 2", {"danger": 0.9}, 0.3),
+    ("0.2 < danger <= 0.6", {"danger": 0.6}, True),
+    ("-danger", {"danger": 0.25}, -0.25),
+])
+def test_expressions_evaluate(text, env, want):
+    assert compile_expr(text, KNOWN)(env) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("text", ["__import__('os')", "open('x')", "danger.real", "[1, 2]",
+                                  "danger if danger else 1", "lambda: 1", "danger ** 2",
+                                  "f'{danger}'", "danger[0]", "(x := 1)"])
+def test_unsafe_expressions_are_refused(text):
+    with pytest.raises(ExprError):
+        compile_expr(text, KNOWN)
+
+
+def test_runtime_errors_are_expr_errors():
+    expr = compile_expr("1 / danger", KNOWN)
+    with pytest.raises(ExprError, match="division by zero"):
+        expr({"danger": 0.0})
+    with pytest.raises(ExprError, match="needs a number"):
+        compile_expr("area + 1", KNOWN)({"area": "cave"})
