@@ -1,0 +1,87 @@
+"""Control latency of `scorewright serve` (synth backend, default lookahead 3 frames).
+
+For each `set`/`state` message: from the moment it leaves the client to the moment the first
+sample generated under the new conditioning is due to play (its position in the paced stream,
+which the server returns in the reply as `due`). Also reports the middleware's own share
+(message received -> conditioning applied to a generated frame) from the server's telemetry.
+
+    python bench/bench_latency.py [--messages 300] [--lookahead 3]
+
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from scorewright.client import Client
+
+MAPS = Path(__file__).resolve().parents[1] / "state_maps"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--messages", type=int, default=300)
+    ap.add_argument("--lookahead", type=int, default=3)
+    args = ap.parse_args()
+    control, audio = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve",
+                             str(MAPS / "demo.yaml"), "--control-port", str(control),
+                             "--audio-port", str(audio), "--tcp-port", "0",
+                             "--ring", f"bench-{uuid.uuid4().hex[:6]}", "--lookahead", str(args.lookahead)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = Client.connect(f"tcp://127.0.0.1:{control}", timeout=1.0)
+                break
+            except ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+        time.sleep(1.0)                  # let the stream settle
+        rng = random.Random(0)
+        latencies = []
+        for i in range(args.messages):
+            time.sleep(rng.uniform(0.02, 0.12))   # land anywhere inside a frame
+            sent = time.time()
+            if i % 2:
+                reply = client.set("danger", rng.random(), wait=True)
+            else:
+                reply = client.state("area", rng.choice(["forest", "cave", "castle"]), wait=True)
+            latencies.append((reply["due"] - sent) * 1000)
+        time.sleep(0.2)
+        status = client.get_status()
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    lat = np.array(latencies)
+    print(json.dumps({
+        "bench": "control_latency", "backend": status["backend"], "lookahead_frames": args.lookahead,
+        "messages": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p95_ms": round(float(np.percentile(lat, 95)), 2), "max_ms": round(float(lat.max()), 2),
+        "middleware_apply_p95_ms": status["apply_ms_p95"], "underruns": status["underruns"],
+        "bar_p95_ms": 150.0,
+    }))
+
+
+if __name__ == "__main__":
+    main()
