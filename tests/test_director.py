@@ -2,6 +2,7 @@ import hashlib
 
 import numpy as np
 import pytest
+
 from scorewright.conditioning import NOTE_FREE, NOTE_HELD, NOTE_OFF, NOTE_ONSET
 from scorewright.statemap.director import Director, InputError
 from scorewright.statemap.load import load

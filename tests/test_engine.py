@@ -1,6 +1,7 @@
 import time
 
 import numpy as np
+
 from scorewright.audio import FRAME_SAMPLES
 from scorewright.conditioning import Conditioning
 from scorewright.engine import Engine, PacedStream, fade_out

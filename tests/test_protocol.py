@@ -4,6 +4,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from scorewright.protocol import (
     MAX_MESSAGE_BYTES,
     FrameReader,

@@ -4,6 +4,7 @@ import wave
 
 import numpy as np
 import pytest
+
 from scorewright import analysis
 from scorewright.audio import read_wav
 from scorewright.script import load_script

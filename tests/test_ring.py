@@ -6,6 +6,7 @@ import uuid
 
 import numpy as np
 import pytest
+
 from scorewright.transport.shm import HEADER_BYTES, MAGIC, RingError, RingReader, RingWriter
 
 BLOCK = 1920
@@ -110,3 +111,15 @@ def test_reader_resyncs_to_latest(tmp_path):
 def test_missing_ring_says_what_to_do():
     with pytest.raises(RingError, match="scorewright serve"):
         RingReader(f"nope-{uuid.uuid4().hex[:6]}")
+
+
+def test_live_ring_is_refused_and_stale_one_replaced(tmp_path):
+    from scorewright.transport.shm import RingInUse
+    path = tmp_path / "ring"
+    live = RingWriter(path=path, capacity_frames=480)
+    with pytest.raises(RingInUse, match="--ring"):
+        RingWriter(path=path, capacity_frames=480)
+    live._m.u64[5] = 0                      # heartbeat from long ago: the writer died
+    replacement = RingWriter(path=path, capacity_frames=480)
+    assert replacement.write_pos == 0
+    replacement.close()

@@ -6,6 +6,7 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
+
 from scorewright import analysis
 from scorewright.client import AudioSubscriber, RingReader, ScorewrightError
 from scorewright.protocol import FrameReader, encode, frame

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pytest
+
 from scorewright.statemap.expr import ExprError, compile_expr
 from scorewright.statemap.load import MapError, load
 

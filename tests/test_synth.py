@@ -3,6 +3,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from scorewright import analysis
 from scorewright.audio import FRAME_SAMPLES
 from scorewright.backends.synth.embedder import TextEmbedder

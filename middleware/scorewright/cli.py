@@ -139,8 +139,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         console.print(f"[red]error:[/] {e}")
         return 2
+    import zmq
+
+    from .transport.shm import RingInUse
     engine = _open(args.map, args.seed, args.backend)
-    server = Server(engine, config)
+    try:
+        server = Server(engine, config)
+    except (zmq.ZMQError, OSError) as e:
+        console.print(f"[red]error:[/] cannot listen on {config.host} ({e}); is another "
+                      "`scorewright serve` running? Choose other ports with --control-port, "
+                      "--audio-port and --tcp-port")
+        return 2
+    except RingInUse as e:
+        console.print(f"[red]error:[/] {e}")
+        return 2
     signal.signal(signal.SIGTERM, server.request_stop)
     signal.signal(signal.SIGINT, server.request_stop)
     server.run_forever()

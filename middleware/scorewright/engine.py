@@ -111,10 +111,8 @@ class Engine:
 
     def _transport(self, cmd: str) -> None:
         if cmd == "play" and self.paused == "stop":
-            d = self.director
-            self.director = Director(d.map, d._embed_text, None, d._preferred_tempo, d.seed)
-            self.director.embeddings.update(d.embeddings)
-            self.backend.reset(d.seed)
+            self.director.restart()
+            self.backend.reset(self.director.seed)
         self.paused = {"play": False, "pause": "pause", "stop": "stop"}[cmd]
 
     def step(self) -> tuple[Conditioning | None, np.ndarray]:

@@ -96,6 +96,11 @@ class Director:
                 raise InputError("no_audio_prompts", f"style '{name}': this backend cannot embed audio")
         self.seed = smap.seed if seed is None else seed
         self.stats = DirectorStats()
+        self.restart()
+
+    def restart(self) -> None:
+        """Back to the top: clock, params, states, rules, stingers, notes and runtime prompts."""
+        smap = self.map
         self.frame = 0
         self.beat = 0.0
         self.tempo = smap.tempo or self._style_tempo(self._base_weights()) or DEFAULT_TEMPO

@@ -67,13 +67,39 @@ class _Mapped:
         self.mm.close()
 
 
+STALE_AFTER_S = 2.0      # a ring whose writer has not written for this long is abandoned
+
+
+class RingInUse(RuntimeError):
+    """Another live writer owns the ring file."""
+
+
+def _live_writer(path: Path) -> bool:
+    """True when `path` is a ring whose writer is open and wrote within STALE_AFTER_S."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_BYTES)
+    except OSError:
+        return False
+    if len(head) < HEADER_BYTES or head[:8] != MAGIC:
+        return False
+    heartbeat = int(np.frombuffer(head, "<u8")[_HEARTBEAT])
+    flags = int(np.frombuffer(head, "<u4")[_FLAGS_U32])
+    return bool(flags & FLAG_OPEN) and not flags & FLAG_CLOSED and \
+        (time.time_ns() - heartbeat) / 1e9 < STALE_AFTER_S
+
+
 class RingWriter:
-    """Creates the ring and appends audio; never overwrites audio the reader has not read."""
+    """Creates the ring and appends audio; never overwrites audio the reader has not read.
+    A stale ring file left by a dead writer is replaced; a live one is refused (RingInUse)."""
 
     def __init__(self, session: str = "default", capacity_frames: int = SAMPLE_RATE,
                  sample_rate: int = SAMPLE_RATE, channels: int = CHANNELS,
                  path: Path | None = None) -> None:
         self.path = path or ring_path(session)
+        if _live_writer(self.path):
+            raise RingInUse(f"the audio ring {self.path} belongs to a running server; "
+                            "stop it or pick another name with --ring NAME")
         self.capacity = capacity_frames
         self.channels = channels
         self._m = _Mapped(self.path, HEADER_BYTES + capacity_frames * channels * 4, create=True)
