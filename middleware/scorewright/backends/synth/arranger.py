@@ -193,7 +193,7 @@ class Arranger:
     def _bass(self, slot: Slot, p: StylePreset, bar: int, pos: int, spb: int,
               beat: float) -> list[NoteEvent]:
         ch, vel = slot.channel("bass"), 70 + 40 * p.energy
-        chord = self.chord(bar)
+        chord = [d % 7 for d in self.chord(bar)]          # bass stays in its octave
         root = self.scale_pitch(chord[0], 36)
         fifth = self.scale_pitch(chord[2], root)
         bar_beats = spb / STEPS_PER_BEAT
@@ -210,7 +210,7 @@ class Arranger:
             beat_i = pos // STEPS_PER_BEAT
             tones = [root, self.scale_pitch(chord[1], root), fifth]
             if beat_i == spb // STEPS_PER_BEAT - 1:   # approach the next bar's root
-                nxt = self.scale_pitch(self.chord(bar + 1)[0], 36)
+                nxt = self.scale_pitch(self.chord(bar + 1)[0] % 7, 36)
                 pitch = nxt + (1 if _rng(self.seed, bar, 7).random() < 0.5 else -1)
             else:
                 pitch = tones[beat_i % 3]
@@ -238,6 +238,10 @@ class Arranger:
         else:
             degree = self.chord(bar)[0] + int(rng.integers(-2, 6))
         pitch = self.scale_pitch(degree, base)
+        while pitch > base + 14:                           # keep the tune in a singable range
+            pitch -= 12
+        while pitch < base - 5:
+            pitch += 12
         dur = float(rng.choice([0.25, 0.5, 0.5, 0.75, 1.0])) * (1.0 + 1.0 / max(p.density, 0.3)) / 2
         vel = (55 + 45 * p.brightness) * (0.85 + 0.3 * rng.random() * min(temperature, 1.5))
         return self._notes(slot.channel("lead"), [pitch], beat, dur, vel)
