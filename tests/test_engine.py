@@ -47,7 +47,7 @@ def make_engine(write_map, **kw):
 
 def run_stream(engine, seconds, lookahead=3):
     got = []
-    stream = PacedStream(engine, [lambda k, pcm: got.append((k, pcm))], lookahead)
+    stream = PacedStream(engine, [lambda k, frame: got.append((k, frame.pcm))], lookahead)
     stream.start()
     time.sleep(seconds)
     stream.stop()
@@ -101,9 +101,9 @@ def test_pause_fades_then_silence_and_resume(write_map):
     engine = make_engine(write_map)
     engine.step()
     engine.handle(check({"type": "transport", "cmd": "pause"}))
-    _, a = engine.step()
-    _, b = engine.step()
+    a = engine.step().pcm
+    b = engine.step().pcm
     assert np.abs(a).max() > 0 and not b.any()
     engine.handle(check({"type": "transport", "cmd": "play"}))
-    _, c = engine.step()
+    c = engine.step().pcm
     assert np.abs(c[:10]).max() < np.abs(c[-200:]).max()     # fades back in

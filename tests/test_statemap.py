@@ -38,7 +38,7 @@ BAD_MAPS = [
     ("rules:\n  - when: danger > 0.5\n    transition: {at: barr}\n", "11:22", 'expected one of "immediate"'),
     ("rules:\n  - when: danger > 0.5\n    notes: motifs/none.mid\n", "11:12", "file not found"),
     ("rules:\n  - when: danger > 0.5\n    notes: ../../etc/x.mid\n", "11:12", "outside the map's folder"),
-    ("stingers:\n  died: {bars: 2}\n", "10:9", "exactly one of 'prompt' or 'style'"),
+    ("stingers:\n  died: {bars: 2}\n", "10:9", "one of 'prompt' or 'style'"),
     ("stingers:\n  died: {style: nope}\n", "10:17", "unknown style 'nope'"),
     ("tempo: fast\n", "9:8", "Fixed tempo in BPM"),
     ("seed: -3\n", "9:7", "bad value -3"),

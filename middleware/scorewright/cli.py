@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 from .audio import write_wav
 from .backends.base import BackendUnavailable
 from .conditioning import Conditioning
+from .engine import Frame
 from .statemap.load import MapError, bundled_map, load, resolve_map
 
 console = Console(stderr=True, highlight=False)
@@ -45,8 +46,11 @@ def _render(args: argparse.Namespace, script_path: Path | None, out: Path, quiet
     marks = sorted(sections, key=lambda s: s.t)
     label, last_desc, last_t = "", "", -10.0
 
-    def on_frame(k: int, cond: Conditioning) -> None:
+    def on_frame(k: int, frame: Frame) -> None:
         nonlocal label, last_desc, last_t
+        cond = frame.cond
+        if cond is None:
+            return
         t = k * 0.04
         new_section = False
         while marks and marks[0].t <= t:

@@ -21,13 +21,25 @@ from .audio import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, silence
 from .backends.base import Backend
 from .conditioning import Conditioning
 from .protocol import Message, ProtocolError
-from .statemap.director import Director, InputError
+from .statemap.director import Director, InputError, Marker, boundary
 
 log = logging.getLogger(__name__)
 
 FADE_IN = 240                # samples (5 ms) faded in after silence or an underrun
 STARTUP_GRACE_S = 0.2        # time for the first frame (caches, first SoundFont voices)
-Sink = Callable[[int, np.ndarray], None]   # (frame index, float32 [1920, 2])
+
+
+@dataclass
+class Frame:
+    """One generated frame: audio, the conditioning it was made under (None while paused) and
+    the markers that fall inside it."""
+
+    pcm: np.ndarray
+    cond: Conditioning | None = None
+    markers: list[Marker] = field(default_factory=list)
+
+
+Sink = Callable[[int, Frame], None]   # (stream frame index, frame)
 
 
 def fade_out(last: np.ndarray) -> np.ndarray:
@@ -50,10 +62,12 @@ def fade_in(pcm: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ScriptItem:
-    """A message due at a time (seconds from the start of the stream)."""
+    """A message due at a time (seconds from the start of the stream), or - in recordings -
+    at a director frame (frames the music advanced, pauses not counted)."""
 
     t: float
     message: Message
+    frame: int | None = None
 
 
 class Engine:
@@ -69,6 +83,8 @@ class Engine:
         self._silent = True                          # next real frame fades in
         self._received: list[float] = []            # receive times not yet applied
         self.apply_ms: deque[float] = deque(maxlen=2000)
+        self.recorder: Callable[[int, Message], None] | None = None
+        self._next_director: Director | None = None
         backend.reset(director.seed)
 
     @property
@@ -77,9 +93,11 @@ class Engine:
 
     def handle(self, msg: Message) -> dict:
         """Apply a game-state message; returns the reply fields (raises ProtocolError)."""
-        d, f = self.director, msg.fields
         try:
             with self.lock:
+                d, f = self.director, msg.fields
+                if self.recorder is not None:
+                    self.recorder(d.frame, msg)
                 if msg.kind == "set":
                     d.set_param(f["param"], f["value"])
                 elif msg.kind == "state":
@@ -115,14 +133,32 @@ class Engine:
             self.backend.reset(self.director.seed)
         self.paused = {"play": False, "pause": "pause", "stop": "stop"}[cmd]
 
-    def step(self) -> tuple[Conditioning | None, np.ndarray]:
+    def replace_director(self, new: Director) -> None:
+        """Switch to a new director (hot reload) at the next bar line; it adopts the game state."""
+        with self.lock:
+            self._next_director = new
+
+    def _maybe_switch(self) -> None:
+        new, old = self._next_director, self.director
+        if new is None:
+            return
+        beats_per_frame = old.tempo / 60 * FRAME_SECONDS
+        next_bar = boundary(old.beat, "bar", old.map.beats_per_bar)
+        if self.paused or next_bar < old.beat + beats_per_frame - 1e-9:
+            new.adopt(old)
+            self.director, self._next_director = new, None
+            log.info("map '%s' reloaded; the new version plays from this bar", new.map.name)
+
+    def step(self) -> Frame:
         """Generate the next frame (silence while paused)."""
         with self.lock:
+            self._maybe_switch()
             if self.paused:
                 pcm = silence() if self._silent else fade_out(self._last_pcm)
                 self._silent = True
-                return None, pcm
+                return Frame(pcm)
             cond = self.director.step()
+            markers = self.director.markers
             now = time.perf_counter()
             self.apply_ms.extend((now - t) * 1000 for t in self._received)
             self._received.clear()
@@ -131,19 +167,20 @@ class Engine:
         if self._silent:
             pcm, self._silent = fade_in(pcm), False
         self._last_pcm = pcm
-        return cond, pcm
+        return Frame(pcm, cond, markers)
 
     def render(self, seconds: float, script: Iterable[ScriptItem] = (),
-               on_frame: Callable[[int, Conditioning], None] | None = None,
+               on_frame: Callable[[int, Frame], None] | None = None,
                on_error: Callable[[ScriptItem, ProtocolError], None] | None = None) -> np.ndarray:
         """Unpaced rendering: exactly round(seconds * 48000) sample pairs."""
         total = int(round(seconds * SAMPLE_RATE))
         n_frames = -(-total // FRAME_SAMPLES)
-        items = sorted(script, key=lambda s: s.t)
+        items = sorted(script, key=lambda s: (s.frame if s.frame is not None else -1, s.t))
         out = np.empty((n_frames * FRAME_SAMPLES, 2), dtype=np.float32)
         i = 0
         for k in range(n_frames):
-            while i < len(items) and frame_of(items[i].t) <= k:
+            while i < len(items) and (frame_of(items[i].t) <= k if items[i].frame is None
+                                      else items[i].frame <= self.director.frame):
                 try:
                     self.handle(items[i].message)
                 except ProtocolError as e:
@@ -151,10 +188,10 @@ class Engine:
                         raise
                     on_error(items[i], e)
                 i += 1
-            cond, pcm = self.step()
-            if on_frame is not None and cond is not None:
-                on_frame(k, cond)
-            out[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES] = pcm
+            frame = self.step()
+            if on_frame is not None:
+                on_frame(k, frame)
+            out[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES] = frame.pcm
         return out[:total]
 
 
@@ -228,7 +265,7 @@ class PacedStream:
                 break
             t = time.perf_counter()
             try:
-                _, pcm = self.engine.step()
+                frame = self.engine.step()
             except Exception:   # a backend fault must never stop the stream
                 log.exception("frame %d: generation failed; the frame is faded out", k)
                 self.stats.backend_errors += 1
@@ -237,7 +274,7 @@ class PacedStream:
             self.stats.cost_ms.append((time.perf_counter() - t) * 1000)
             with self._cv:
                 if k > self._published:
-                    self._ready[k] = pcm
+                    self._ready[k] = frame
                     self._generated = k
                     self._cv.notify_all()
             k += 1
@@ -251,25 +288,25 @@ class PacedStream:
             if delay > 0 and self._stop.wait(delay):
                 break
             with self._cv:
-                pcm = self._ready.pop(k, None)
+                frame = self._ready.pop(k, None)
                 self._published = k
                 depth = self._generated - k + self.lookahead - 1
                 for old in [i for i in self._ready if i < k]:
                     del self._ready[old]
             if k >= self.lookahead:
                 self.stats.lookahead_low = min(self.stats.lookahead_low, max(depth, 0))
-            if pcm is None:
+            if frame is None:
                 self.stats.underruns += 1
                 log.warning("underrun at frame %d: generation fell behind; faded out", k)
-                pcm, faded = (silence() if faded else fade_out(last)), True
+                frame, faded = Frame(silence() if faded else fade_out(last)), True
             elif faded:
-                pcm, faded = fade_in(pcm), False
+                frame.pcm, faded = fade_in(frame.pcm), False
             for sink in self.sinks:
                 try:
-                    sink(k, pcm)
+                    sink(k, frame)
                 except Exception:
                     self.stats.sink_errors += 1
                     log.exception("audio sink failed at frame %d", k)
-            last = pcm
+            last = frame.pcm
             self.stats.frames += 1
             k += 1

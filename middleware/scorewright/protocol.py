@@ -23,7 +23,8 @@ LENGTH = struct.Struct("<I")
 _NUMBER = (int, float)
 # kind -> {field: (type(s), required)}
 SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    "hello": {"client": ((str,), False), "want_audio": ((bool,), False), "token": ((str,), False)},
+    "hello": {"client": ((str,), False), "want_audio": ((bool,), False), "markers": ((bool,), False),
+              "token": ((str,), False)},
     "event": {"name": ((str,), True), "data": ((dict,), False)},
     "set": {"param": ((str,), True), "value": (_NUMBER, True)},
     "state": {"group": ((str,), True), "value": ((str,), True)},

@@ -21,8 +21,9 @@ import zmq
 
 from . import __version__
 from .audio import CHANNELS, FRAME_SAMPLES, SAMPLE_RATE
-from .engine import Engine, PacedStream
+from .engine import Engine, Frame, PacedStream
 from .protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode, error, ok
+from .statemap.director import Marker
 from .transport.shm import RingWriter
 from .transport.tcp import TcpConnection
 
@@ -115,12 +116,15 @@ class Server:
                  self.stream.stats.frames, self.stream.stats.underruns, self.messages, self.errors)
 
     # -- audio out (output thread) ---------------------------------------------------------
-    def _publish(self, k: int, pcm: np.ndarray) -> None:
-        pos = k * FRAME_SAMPLES
+    def _publish(self, k: int, frame: Frame) -> None:
+        pos, pcm = k * FRAME_SAMPLES, frame.pcm
+        due = self.wall_time(self.stream.due_time(k))
+        for m in frame.markers:
+            self._publish_marker(m, pos, due)
         if self.ring:
             self.ring.write(pcm)
         header = {"v": 1, "type": "audio", "seq": k, "pos": pos, "sr": SAMPLE_RATE, "ch": CHANNELS,
-                  "n": len(pcm), "due": self.wall_time(self.stream.due_time(k))}
+                  "n": len(pcm), "due": due}
         pcm_bytes = pcm.astype("<f4", copy=False).tobytes()
         self.pub.send_multipart([b"audio", encode(header), pcm_bytes], copy=False)
         listeners = [c for c in self.tcp_clients if c.want_audio and not c.closed]
@@ -130,6 +134,14 @@ class Server:
                 c.send(payload, droppable=True)
         if k % 25 == 0:
             self.pub.send_multipart([b"tele", encode(self.status())])
+
+    def _publish_marker(self, m: Marker, frame_pos: int, frame_due: float) -> None:
+        msg = encode({"type": "marker", "kind": m.kind, "name": m.name, "pos": frame_pos + m.offset,
+                      "beat": round(m.beat, 6), "bar": m.bar, "due": frame_due + m.offset / SAMPLE_RATE})
+        self.pub.send_multipart([b"marker", msg])
+        for c in self.tcp_clients:
+            if c.want_markers and not c.closed:
+                c.send(msg, droppable=True)
 
     @staticmethod
     def wall_time(perf: float) -> float:
@@ -240,6 +252,7 @@ class Server:
                 self.zmq_authorized.add(identity)
         if tcp is not None:
             tcp.want_audio = bool(msg.fields.get("want_audio", False))
+            tcp.want_markers = bool(msg.fields.get("markers", False))
         log.info("hello from %s", msg.fields.get("client", "a client"))
         return {"type": "status", "id": msg.id, **self.status()}
 

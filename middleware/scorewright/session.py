@@ -22,6 +22,7 @@ def open_engine(map_path: str | Path, seed: int | None = None, backend: str | No
         pcm, sr = read_wav(path)
         return gen.embed_audio(pcm, sr)
 
+    key = (lambda: gen.key) if hasattr(gen, "key") else None
     director = Director(smap, gen.embed_text, embed_audio_file,
-                        getattr(gen, "preferred_tempo", None), seed)
+                        getattr(gen, "preferred_tempo", None), seed, key)
     return Engine(gen, director)

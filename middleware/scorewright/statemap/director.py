@@ -2,22 +2,22 @@
 
 Pure and deterministic: the same map, the same inputs at the same frames and the same seed
 give the same conditioning sequence. It owns the musical clock (tempo and beat position), so
-transitions and stingers can land on beats and bars.
+transitions and stingers land on beats and bars, and it reports markers (beat, bar, transition
+landed, stinger started) at their exact sample offset inside the frame.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..audio import FRAME_SECONDS
+from ..audio import FRAME_SAMPLES, FRAME_SECONDS
 from ..conditioning import (
     DRUMS_FREE,
-    NOTE_FREE,
     NOTE_HELD,
     NOTE_OFF,
     NOTE_ONSET,
@@ -26,13 +26,14 @@ from ..conditioning import (
     free_notes,
 )
 from .expr import ExprError
-from .model import Motif, Rule, StateMap, Stinger
+from .model import Motif, Param, Rule, StateMap, Stinger, Transition
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TEMPO = 120.0
 TEMPO_GLIDE_S = 1.5          # time constant of tempo changes
 MAX_PROMPTS = 16             # runtime prompts a game may add
+KeyFn = Callable[[], tuple[int, str] | None]
 
 
 class InputError(ValueError):
@@ -43,13 +44,26 @@ class InputError(ValueError):
         self.code = code
 
 
+@dataclass(frozen=True)
+class Marker:
+    """A musical moment inside a frame: `offset` is its sample offset from the frame start."""
+
+    kind: str            # beat | bar | transition | stinger
+    offset: int
+    beat: float
+    bar: int
+    name: str = ""
+
+
 @dataclass
 class _RuleState:
-    matched: bool = False        # what the condition says now
+    matched: bool = False        # what the condition says now (after hysteresis and hold)
     landed: bool = False         # what the music follows (after quantisation)
     land_beat: float | None = None
-    gain: float = 0.0
+    changed_frame: int = -(1 << 30)
+    gain: float = 0.0            # linear fade position 0..1
     since_beat: float = 0.0      # beat where the rule last landed on
+    bridge_until: float = -1.0
     errors: int = 0
 
 
@@ -65,15 +79,38 @@ class _StingerState:
 class DirectorStats:
     rule_errors: int = 0
     inputs: int = 0
+    ignored_stingers: int = 0
     active_rules: list[str] = field(default_factory=list)
 
 
-def _boundary(beat: float, at: str, beats_per_bar: int) -> float:
+def boundary(beat: float, at: str, beats_per_bar: int, bars: int = 1) -> float:
     """Beat position where a change requested at `beat` lands."""
     if at == "immediate":
         return beat
-    unit = 1 if at == "beat" else beats_per_bar
-    return math.ceil(beat / unit - 1e-9) * unit
+    if at == "beat":
+        return math.ceil(beat - 1e-9)
+    return (math.ceil(beat / beats_per_bar - 1e-9) + bars - 1) * beats_per_bar
+
+
+def shaped(gain: float, curve: str) -> float:
+    """Fade position -> gain for the fade curve."""
+    if curve == "equal_power":
+        return math.sin(gain * math.pi / 2)
+    if curve == "s_curve":
+        return gain * gain * (3 - 2 * gain)
+    return gain
+
+
+def apply_curve(p: Param, value: float) -> float:
+    """Response curve of a param: maps its range onto itself."""
+    if p.curve == "linear":
+        return value
+    if p.curve == "points":
+        xs, ys = zip(*p.points, strict=True)
+        return float(np.interp(value, xs, ys))
+    x = (value - p.min) / (p.max - p.min)
+    y = (math.expm1(3 * x) / math.expm1(3)) if p.curve == "exp" else x * x * (3 - 2 * x)
+    return p.min + y * (p.max - p.min)
 
 
 class Director:
@@ -82,20 +119,15 @@ class Director:
     def __init__(self, smap: StateMap, embed_text: Callable[[str], np.ndarray],
                  embed_audio_file: Callable[[str], np.ndarray] | None = None,
                  preferred_tempo: Callable[[np.ndarray], float | None] | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, key: KeyFn | None = None) -> None:
         self.map = smap
         self._embed_text = embed_text
         self._preferred_tempo = preferred_tempo
-        self.embeddings: dict[str, np.ndarray] = {}
-        for name, style in smap.styles.items():
-            if style.prompt is not None:
-                self.embeddings[name] = embed_text(style.prompt)
-            elif embed_audio_file is not None:
-                self.embeddings[name] = embed_audio_file(str(style.audio))
-            else:
-                raise InputError("no_audio_prompts", f"style '{name}': this backend cannot embed audio")
+        self._key = key
+        self.embeddings = embed_styles(smap, embed_text, embed_audio_file)
         self.seed = smap.seed if seed is None else seed
         self.stats = DirectorStats()
+        self.markers: list[Marker] = []
         self.restart()
 
     def restart(self) -> None:
@@ -104,16 +136,39 @@ class Director:
         self.frame = 0
         self.beat = 0.0
         self.tempo = smap.tempo or self._style_tempo(self._base_weights()) or DEFAULT_TEMPO
-        self.params = {n: p.default for n, p in smap.params.items()}
-        self.targets = dict(self.params)
+        self.raw = {n: p.default for n, p in smap.params.items()}     # smoothed, before curve
+        self.params = {n: apply_curve(smap.params[n], v) for n, v in self.raw.items()}
+        self.targets = dict(self.raw)
         self.states = dict(smap.state_defaults)
+        self._state_since = {g: 0 for g in smap.states}
         self._rules = {r.name: _RuleState() for r in smap.rules}
         self._stinger: _StingerState | None = None
         self._pending_stinger: Stinger | None = None
+        self._last_stinger_frame: dict[str, int] = {}
         self._prompts: dict[str, float] = {}
         self._held: set[int] = set()
         self._onsets: set[int] = set()
         self._released: set[int] = set()
+
+    def adopt(self, old: Director) -> None:
+        """Continue where `old` left off (hot reload): clock, game state, rules by name."""
+        self.frame, self.beat, self.tempo = old.frame, old.beat, old.tempo
+        for name, p in self.map.params.items():
+            if name in old.raw:
+                v = min(max(old.raw[name], p.min), p.max)
+                self.raw[name], self.targets[name] = v, min(max(old.targets[name], p.min), p.max)
+                self.params[name] = apply_curve(p, v)
+        for group, values in self.map.states.items():
+            if old.states.get(group) in values:
+                self.states[group] = old.states[group]
+                self._state_since[group] = old._state_since.get(group, 0)
+        for name, st in old._rules.items():
+            if name in self._rules:
+                self._rules[name] = st
+        for name, w in old._prompts.items():
+            self.embeddings[name] = old.embeddings[name]
+            self._prompts[name] = w
+        self._held, self._stinger = set(old._held), None
 
     # -- inputs from the game ------------------------------------------------------------
     def set_param(self, name: str, value: float) -> None:
@@ -124,8 +179,6 @@ class Director:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError("bad_value", f"param '{name}' needs a finite number, got {value!r}")
         self.targets[name] = min(max(float(value), p.min), p.max)
-        if p.smooth_ms <= 0:
-            self.params[name] = self.targets[name]
         self.stats.inputs += 1
 
     def set_state(self, group: str, value: str) -> None:
@@ -136,16 +189,27 @@ class Director:
         if value not in values:
             raise InputError("bad_value", f"state '{group}' has no value {value!r}; expected one of: "
                              f"{', '.join(values)}")
-        self.states[group] = value
+        if self.states[group] != value:
+            self.states[group] = value
+            self._state_since[group] = self.frame
         self.stats.inputs += 1
 
-    def trigger(self, event: str) -> None:
+    def trigger(self, event: str) -> bool:
+        """Fire an event; returns False when a stinger ignored it (cooldown)."""
         if event not in self.map.events:
             raise InputError("unknown_event", f"unknown event '{event}'; this map has: "
                              f"{', '.join(sorted(self.map.events)) or 'no events'}")
         self.stats.inputs += 1
-        if event in self.map.stingers:
-            self._pending_stinger = self.map.stingers[event]
+        s = self.map.stingers.get(event)
+        if s is None:
+            return True
+        last = self._last_stinger_frame.get(event)
+        if last is not None and (self.frame - last) * FRAME_SECONDS * 1000 < s.cooldown_ms:
+            self.stats.ignored_stingers += 1
+            return False
+        self._pending_stinger = s
+        self._last_stinger_frame[event] = self.frame
+        return True
 
     def notes(self, on: Sequence[int] = (), off: Sequence[int] = ()) -> None:
         for n in (*on, *off):
@@ -180,31 +244,24 @@ class Director:
 
     # -- per frame -------------------------------------------------------------------------
     def step(self) -> Conditioning:
-        """Conditioning for the next frame; advances the clock by one frame."""
+        """Conditioning for the next frame; advances the clock by one frame. The frame's
+        markers are left in `self.markers`."""
         smap, bpb = self.map, self.map.beats_per_bar
         beats_per_frame = self.tempo / 60 * FRAME_SECONDS
-        self._smooth_params()
-        env: Mapping[str, object] = {**self.params, **self.states, "t": self.frame * FRAME_SECONDS,
-                                     "beat": self.beat, "bar": float(self.beat // bpb)}
         frame_end = self.beat + beats_per_frame
+        self.markers = []
+        self._clock_markers(frame_end, beats_per_frame)
+        self._smooth_params()
+        env = self.env()
         active: list[Rule] = []
         for rule in smap.rules:
             st = self._rules[rule.name]
-            matched = bool(self._eval(rule, rule.when, env, False))
-            if matched != st.matched:
-                st.matched = matched
-                st.land_beat = _boundary(self.beat, rule.transition.at, bpb)
-            if st.land_beat is not None and st.land_beat < frame_end - 1e-9:
-                st.landed, st.land_beat = st.matched, None
-                if st.landed:
-                    st.since_beat = self.beat
-            step = 1.0 if rule.transition.fade_ms <= 0 else FRAME_SECONDS * 1000 / rule.transition.fade_ms
-            st.gain = min(1.0, st.gain + step) if st.landed else max(0.0, st.gain - step)
+            self._update_rule(rule, st, env, frame_end, beats_per_frame)
             if st.gain > 0:
                 active.append(rule)
         self.stats.active_rules = [r.name for r in active]
         weights = self._weights(active, env)
-        weights = self._apply_stinger(weights, frame_end)
+        weights = self._apply_stinger(weights, frame_end, beats_per_frame)
         style = blend_styles(self.embeddings, weights)
         total = sum(weights.values()) or 1.0
         cond = Conditioning(
@@ -216,6 +273,51 @@ class Director:
         self.beat = frame_end
         self.frame += 1
         return cond
+
+    def env(self) -> dict[str, object]:
+        """Names an expression can see now."""
+        bpb = self.map.beats_per_bar
+        env: dict[str, object] = {**self.params, **self.states, "t": self.frame * FRAME_SECONDS,
+                                  "beat": self.beat, "bar": float(self.beat // bpb)}
+        for group, since in self._state_since.items():
+            env[f"time_in:{group}"] = (self.frame - since) * FRAME_SECONDS
+        return env
+
+    def _marker(self, kind: str, beat: float, beats_per_frame: float, name: str = "") -> None:
+        if kind in self.map.markers:
+            offset = int(round((beat - self.beat) / beats_per_frame * FRAME_SAMPLES))
+            self.markers.append(Marker(kind, min(max(offset, 0), FRAME_SAMPLES - 1), beat,
+                                       int(beat // self.map.beats_per_bar), name))
+
+    def _clock_markers(self, frame_end: float, beats_per_frame: float) -> None:
+        b = math.ceil(self.beat - 1e-9)
+        while b < frame_end - 1e-9:
+            if b % self.map.beats_per_bar == 0:
+                self._marker("bar", b, beats_per_frame)
+            self._marker("beat", b, beats_per_frame)
+            b += 1
+
+    def _update_rule(self, rule: Rule, st: _RuleState, env, frame_end: float, bpf: float) -> None:
+        if st.matched and rule.exit_when is not None:
+            matched = not bool(self._eval(rule, rule.exit_when, env, False))
+        else:
+            matched = bool(self._eval(rule, rule.when, env, False))
+        held = (self.frame - st.changed_frame) * FRAME_SECONDS * 1000 < rule.hold_ms
+        if matched != st.matched and not held:
+            t = rule.transition
+            st.matched, st.changed_frame = matched, self.frame
+            st.land_beat = boundary(self.beat, t.at, self.map.beats_per_bar, t.bars)
+        if st.land_beat is not None and st.land_beat < frame_end - 1e-9:
+            st.landed, landed_at, st.land_beat = st.matched, max(st.land_beat, self.beat), None
+            self._marker("transition", landed_at, bpf, f"{rule.name}:{'on' if st.landed else 'off'}")
+            if st.landed:
+                st.since_beat = landed_at
+                bridge = rule.transition.bridge
+                st.bridge_until = landed_at + rule.transition.bridge_bars * self.map.beats_per_bar \
+                    if bridge else -1.0
+        fade = rule.transition.fade_ms
+        step = 1.0 if fade <= 0 else FRAME_SECONDS * 1000 / fade
+        st.gain = min(1.0, st.gain + step) if st.landed else max(0.0, st.gain - step)
 
     def _eval(self, rule: Rule, expr, env, fallback):
         try:
@@ -230,50 +332,78 @@ class Director:
 
     def _smooth_params(self) -> None:
         for name, p in self.map.params.items():
-            if p.smooth_ms > 0:
-                a = 1.0 - math.exp(-FRAME_SECONDS * 1000 / p.smooth_ms)
-                self.params[name] += a * (self.targets[name] - self.params[name])
+            v, target = self.raw[name], self.targets[name]
+            if v == target:
+                continue
+            tau = p.attack_ms if target > v else p.release_ms
+            new = target if tau <= 0 else v + (1.0 - math.exp(-FRAME_SECONDS * 1000 / tau)) * (target - v)
+            if p.slew is not None:
+                limit = p.slew * FRAME_SECONDS
+                new = v + min(max(new - v, -limit), limit)
+            if abs(new - target) < 1e-6 * (p.max - p.min):
+                new = target
+            self.raw[name] = new
+            self.params[name] = apply_curve(p, new)
 
     def _base_weights(self) -> dict[str, float]:
         base = {n: s.weight for n, s in self.map.styles.items() if s.weight > 0}
         return base or {next(iter(self.map.styles)): 1.0}
 
     def _weights(self, active: list[Rule], env) -> dict[str, float]:
+        """Blend tiers by priority: a higher tier covers lower ones (and the base weights) by
+        its fade gain; rules of one tier add up."""
         weights: dict[str, float] = {}
-        cover = 0.0
-        for rule in active:
-            if not rule.blend:
+        remaining = 1.0
+        for priority in sorted({r.priority for r in active if r.blend}, reverse=True):
+            cover, tier = 0.0, {}
+            for rule in active:
+                if rule.priority != priority or not rule.blend:
+                    continue
+                st = self._rules[rule.name]
+                g = shaped(st.gain, rule.transition.curve)
+                if st.landed and self.beat < st.bridge_until:
+                    tier[rule.transition.bridge] = tier.get(rule.transition.bridge, 0.0) + g
+                else:
+                    for style, expr in rule.blend.items():
+                        w = self._eval(rule, expr, env, 0.0)
+                        w = float(w) if isinstance(w, (int, float)) and math.isfinite(w) else 0.0
+                        tier[style] = tier.get(style, 0.0) + g * max(w, 0.0)
+                cover = max(cover, g)
+            if sum(tier.values()) <= 1e-9:
                 continue
-            g = self._rules[rule.name].gain
-            cover = max(cover, g)
-            for style, expr in rule.blend.items():
-                w = self._eval(rule, expr, env, 0.0)
-                w = float(w) if isinstance(w, (int, float)) and math.isfinite(w) else 0.0
-                weights[style] = weights.get(style, 0.0) + g * max(w, 0.0)
-        if sum(weights.values()) <= 1e-9:
-            cover = 0.0
+            for style, w in tier.items():
+                weights[style] = weights.get(style, 0.0) + remaining * w
+            remaining *= 1.0 - cover
         for style, w in self._base_weights().items():
-            weights[style] = weights.get(style, 0.0) + (1.0 - cover) * w
+            weights[style] = weights.get(style, 0.0) + remaining * w
         for name, w in self._prompts.items():
             weights[name] = weights.get(name, 0.0) + w
         return weights
 
-    def _apply_stinger(self, weights: dict[str, float], frame_end: float) -> dict[str, float]:
+    def _apply_stinger(self, weights: dict[str, float], frame_end: float, bpf: float) -> dict[str, float]:
         bpb = self.map.beats_per_bar
         if self._pending_stinger is not None:
             s = self._pending_stinger
-            start = _boundary(self.beat, s.at, bpb)
+            start = boundary(self.beat, s.at, bpb)
             if start < frame_end - 1e-9:
+                start = max(start, self.beat)
                 length = s.beats if s.beats is not None else (s.bars or 1) * bpb
                 self._stinger = _StingerState(s, start, start + length)
                 self._pending_stinger = None
+                self._marker("stinger", start, bpf, s.event)
         st = self._stinger
         if st is None:
             return weights
         step = 1.0 if st.stinger.fade_ms <= 0 else FRAME_SECONDS * 1000 / st.stinger.fade_ms
         st.gain = min(1.0, st.gain + step) if self.beat < st.end_beat else max(0.0, st.gain - step)
+        if self.beat >= st.end_beat and st.stinger.then_state:
+            for group, value in st.stinger.then_state.items():
+                self.set_state(group, value)
+            st.stinger = _without_then(st.stinger)
         if st.gain <= 0.0 and self.beat >= st.end_beat:
             self._stinger = None
+            return weights
+        if st.stinger.style is None:
             return weights
         total = sum(weights.values()) or 1.0
         out = {k: (1.0 - st.gain) * v / total for k, v in weights.items()}
@@ -284,23 +414,28 @@ class Director:
         if self._stinger is not None and self._stinger.gain > 0.5:
             d = self._stinger.stinger.drums
             return DRUMS_FREE if d is None else d
-        drums = self.map.drums
+        setting = self._top(active, lambda r: r.drums)
+        return self.map.drums if setting is None else setting
+
+    def _top(self, active: list[Rule], get):
+        """The setting of the highest-priority landed rule that has one (later rules win ties)."""
+        best, best_priority = None, None
         for rule in active:
-            if rule.drums is not None and self._rules[rule.name].landed:
-                drums = rule.drums
-        return drums
+            value = get(rule)
+            if value is not None and self._rules[rule.name].landed and (
+                    best_priority is None or rule.priority >= best_priority):
+                best, best_priority = value, rule.priority
+        return best
 
     def _generation(self, active: list[Rule]) -> dict[str, float]:
         out = {"temperature": 1.0, "top_k": 40, "cfg_style": 1.0, "cfg_notes": 1.0, "cfg_drums": 1.0}
-        for gen in [self.map.generation] + [r.generation for r in active if self._rules[r.name].landed]:
+        landed = sorted((r for r in active if self._rules[r.name].landed), key=lambda r: r.priority)
+        for gen in [self.map.generation] + [r.generation for r in landed]:
             out.update({k: v for k, v in vars(gen).items() if v is not None})
         return out
 
     def _advance_tempo(self, active: list[Rule], style: np.ndarray) -> None:
-        target = self.map.tempo
-        for rule in active:
-            if rule.tempo is not None and self._rules[rule.name].landed:
-                target = rule.tempo
+        target = self._top(active, lambda r: r.tempo) or self.map.tempo
         if target is None and self._preferred_tempo is not None:
             target = self._preferred_tempo(style)
         if target:
@@ -320,9 +455,12 @@ class Director:
                                              for r in active if r.notes and self._rules[r.name].landed]
         if self._stinger is not None and self._stinger.stinger.notes is not None:
             motifs.append((self._stinger.stinger.notes, self._stinger.start_beat))
+        shift = self._transpose()
         for motif, start in motifs:
-            for pitch, state in _motif_states(motif, self.beat - start, frame_end - start):
-                vec[pitch] = max(vec[pitch], state)
+            for pitch, state in motif_states(motif, self.beat - start, frame_end - start):
+                p = pitch + shift if motif.transpose else pitch
+                if 0 <= p <= 127:
+                    vec[p] = max(vec[p], state)
         for n in self._held:
             vec[n] = max(vec[n], NOTE_HELD)
         for n in self._onsets:
@@ -331,14 +469,28 @@ class Director:
         self._onsets.clear()
         return vec
 
+    def _transpose(self) -> int:
+        """Semitones from C to the backend's current key root (nearest way), or 0."""
+        key = self._key() if self._key is not None else None
+        if not key:
+            return 0
+        root = key[0] % 12
+        return root - 12 if root > 6 else root
 
-def _motif_states(motif: Motif, b0: float, b1: float) -> list[tuple[int, int]]:
+
+def _without_then(s: Stinger) -> Stinger:
+    from dataclasses import replace
+    return replace(s, then_state={})
+
+
+def motif_states(motif: Motif, b0: float, b1: float) -> list[tuple[int, int]]:
     """(pitch, onset/held) for motif notes sounding in the window [b0, b1) (motif-relative)."""
-    out = []
-    if b1 <= 0:
+    out: list[tuple[int, int]] = []
+    if b1 <= 0 or (not motif.loop and b0 >= motif.length):
         return out
     loop = math.floor(max(b0, 0.0) / motif.length) * motif.length
-    for base in (loop - motif.length, loop, loop + motif.length):
+    bases = (loop - motif.length, loop, loop + motif.length) if motif.loop else (0.0,)
+    for base in bases:
         for start, dur, pitch in motif.notes:
             s, e = base + start, base + start + dur
             if b0 <= s < b1 and s >= 0:
@@ -348,4 +500,29 @@ def _motif_states(motif: Motif, b0: float, b1: float) -> list[tuple[int, int]]:
     return out
 
 
-__all__ = ["Director", "InputError", "NOTE_FREE"]
+def embed_styles(smap: StateMap, embed_text: Callable[[str], np.ndarray],
+                 embed_audio_file: Callable[[str], np.ndarray] | None) -> dict[str, np.ndarray]:
+    """Embeddings of every style of the map (blend styles after the styles they use)."""
+    out: dict[str, np.ndarray] = {}
+    pending = dict(smap.styles)
+    while pending:
+        progressed = False
+        for name, style in list(pending.items()):
+            if style.prompt is not None:
+                out[name] = embed_text(style.prompt)
+            elif style.audio is not None:
+                if embed_audio_file is None:
+                    raise InputError("no_audio_prompts", f"style '{name}': cannot embed audio here")
+                out[name] = embed_audio_file(str(style.audio))
+            elif style.blend and all(part in out for part in style.blend):
+                out[name] = blend_styles(out, style.blend)
+            else:
+                continue
+            del pending[name]
+            progressed = True
+        if not progressed:   # the loader rejects cycles; this guards direct use
+            raise InputError("style_cycle", f"styles blend each other in a cycle: {', '.join(pending)}")
+    return out
+
+
+__all__ = ["Director", "InputError", "Marker", "Transition", "boundary"]

@@ -99,6 +99,15 @@ def _compile(node: ast.AST, names: set[str], known: Mapping[str, str]) -> Callab
                     return False
             return True
         return compare
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "time_in":
+        arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
+        group = arg.value if isinstance(arg, ast.Constant) else None
+        if not isinstance(group, str) or not known.get(group, "").startswith("state:"):
+            states = [n for n, k in known.items() if k.startswith("state:")]
+            raise ExprError(f"time_in() takes the name of a state group in quotes, one of: "
+                            f"{', '.join(states) or 'none defined'}", col)
+        key = f"time_in:{group}"
+        return lambda env: env[key]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS \
             and not node.keywords and node.args:
         fn, args = _FUNCS[node.func.id], [_compile(a, names, known) for a in node.args]
@@ -106,7 +115,7 @@ def _compile(node: ast.AST, names: set[str], known: Mapping[str, str]) -> Callab
         return lambda env: fn(*(_num(a(env), label) for a in args))
     what = type(node).__name__
     if isinstance(node, ast.Call):
-        what = "call of anything but min/max/clamp/abs"
+        what = "call of anything but min/max/clamp/abs/time_in"
     elif isinstance(node, ast.Attribute):
         what = "attribute access"
     raise ExprError(f"not allowed in an expression: {what}", col)

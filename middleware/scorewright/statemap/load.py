@@ -1,13 +1,14 @@
-"""Load a state map: YAML (with positions) -> JSON Schema check -> semantic checks -> StateMap.
+"""Load a state map: YAML (with positions) -> JSON Schema check -> includes -> semantic checks
+-> StateMap.
 
 Every problem is reported as file:line:col, the key path, the bad value and what was expected;
-all problems of a file are collected and reported together.
+all problems found are reported together.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -22,7 +23,9 @@ from .expr import ExprError, compile_expr
 from .model import Generation, Motif, Param, Rule, StateMap, Stinger, Style, Transition
 
 MAX_MAP_BYTES = 1_000_000
+MAX_INCLUDES = 64
 Path_ = tuple[Any, ...]
+SECTIONS = ("styles", "params", "states", "stingers")   # merged by name across includes
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,16 @@ def schema() -> dict:
     return json.loads(resources.files("scorewright.state_maps").joinpath("schema.json").read_text())
 
 
+@lru_cache(maxsize=1)
+def include_schema() -> dict:
+    """Included files hold sections only: no version, no required keys."""
+    s = copy.deepcopy(schema())
+    s["required"] = []
+    s["properties"] = {k: v for k, v in s["properties"].items()
+                       if k in (*SECTIONS, "rules", "events", "includes")}
+    return s
+
+
 def format_path(path: Path_) -> str:
     out = ""
     for p in path:
@@ -58,13 +71,20 @@ def format_path(path: Path_) -> str:
     return out
 
 
-class _Positions:
-    """Where each value (and each mapping key) of the document sits in the file."""
+@dataclass(frozen=True)
+class _Mark:
+    file: str
+    line: int
+    col: int
+    quoted: bool = False
 
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.values: dict[Path_, yaml.Mark] = {}
-        self.keys: dict[Path_, yaml.Mark] = {}
+
+class Positions:
+    """Where each value (and each mapping key) of the document sits, in which file."""
+
+    def __init__(self) -> None:
+        self.values: dict[Path_, _Mark] = {}
+        self.keys: dict[Path_, _Mark] = {}
         self.problems: list[Problem] = []
 
     def problem(self, path: Path_, message: str, key: bool = False, col_shift: int = 0) -> None:
@@ -72,37 +92,53 @@ class _Positions:
         probe = path
         while probe not in table and probe:
             probe = probe[:-1]
-        mark = table.get(probe) or self.values.get(probe)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        self.problems.append(Problem(self.file, line, col + col_shift, format_path(path), message))
+        mark = table.get(probe) or self.values.get(probe) or _Mark("?", 1, 1)
+        self.problems.append(Problem(mark.file, mark.line, mark.col + col_shift, format_path(path), message))
+
+    def where(self, path: Path_) -> str:
+        m = self.keys.get(path) or self.values.get(path)
+        return f"{m.file}:{m.line}:{m.col}" if m else "?"
+
+    def graft(self, other: Positions, remap) -> None:
+        """Take positions of an included file, with its paths renamed by `remap`."""
+        for src, dst in ((other.values, self.values), (other.keys, self.keys)):
+            for path, mark in src.items():
+                if path:
+                    dst[remap(path)] = mark
+        self.problems += other.problems
 
 
 _constructor = yaml.constructor.SafeConstructor()
 
 
-def _to_python(node: yaml.Node, path: Path_, pos: _Positions) -> Any:
-    pos.values[path] = node.start_mark
+def _mark(file: str, m: yaml.Mark) -> _Mark:
+    quoted = bool(m.buffer and m.pointer < len(m.buffer) and m.buffer[m.pointer] in "'\"")
+    return _Mark(file, m.line + 1, m.column + 1, quoted)
+
+
+def _to_python(node: yaml.Node, path: Path_, pos: Positions, file: str) -> Any:
+    pos.values[path] = _mark(file, node.start_mark)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
-            key = _to_python(knode, path + ("<key>",), pos)
+            key = _to_python(knode, path + ("<key>",), pos, file)
             if not isinstance(key, (str, int, float, bool)):
                 pos.problem(path, "mapping keys must be plain names")
                 continue
             key = str(key) if not isinstance(key, str) else key
-            pos.keys[path + (key,)] = knode.start_mark
+            pos.keys[path + (key,)] = _mark(file, knode.start_mark)
             if key in out:
                 pos.problem(path + (key,), f"duplicate key '{key}'", key=True)
-            out[key] = _to_python(vnode, path + (key,), pos)
+            out[key] = _to_python(vnode, path + (key,), pos, file)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, path + (i,), pos) for i, v in enumerate(node.value)]
+        return [_to_python(v, path + (i,), pos, file) for i, v in enumerate(node.value)]
     return _constructor.construct_object(node, deep=True)
 
 
-def parse_yaml(text: str, file: str) -> tuple[Any, _Positions]:
+def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
     """YAML text -> Python data plus positions. Raises MapError on syntax errors."""
-    pos = _Positions(file)
+    pos = Positions()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
@@ -113,12 +149,11 @@ def parse_yaml(text: str, file: str) -> tuple[Any, _Positions]:
         raise MapError([Problem(file, 1, 1, "", f"YAML: {e}")]) from None
     if node is None:
         raise MapError([Problem(file, 1, 1, "", "the file is empty; expected a state map")])
-    data = _to_python(node, (), pos)
-    return data, pos
+    return _to_python(node, (), pos, file), pos
 
 
-def _schema_problems(data: Any, pos: _Positions) -> None:
-    validator = jsonschema.Draft202012Validator(schema())
+def _schema_problems(data: Any, pos: Positions, the_schema: dict) -> None:
+    validator = jsonschema.Draft202012Validator(the_schema)
     for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         path = tuple(err.absolute_path)
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
@@ -161,10 +196,11 @@ def _generation(d: dict | None) -> Generation:
 
 def _transition(d: dict | None, base: Transition) -> Transition:
     d = d or {}
-    return Transition(at=d.get("at", base.at), fade_ms=float(d.get("fade_ms", base.fade_ms)))
-
-
-_NOTE = re.compile(r"^([A-Ga-g])([#b]?)(-?\d)$")
+    bridge = d.get("bridge") or {}
+    return Transition(at=d.get("at", base.at), bars=int(d.get("bars", base.bars)),
+                      fade_ms=float(d.get("fade_ms", base.fade_ms)), curve=d.get("curve", base.curve),
+                      bridge=bridge.get("style", base.bridge if not d else None),
+                      bridge_bars=float(bridge.get("bars", 1.0)))
 
 
 def note_number(name: str | int) -> int | None:
@@ -177,18 +213,23 @@ def note_number(name: str | int) -> int | None:
     return int(pretty_midi.note_name_to_number(name))
 
 
-def _motif(spec: Any, base_dir: Path, path: Path_, pos: _Positions) -> Motif | None:
+def _motif(spec: Any, base_dir: Path, root_dir: Path, path: Path_, pos: Positions) -> Motif | None:
+    loop, transpose, per_note = True, True, 1.0
+    if isinstance(spec, dict):
+        loop, transpose = spec.get("loop", True), spec.get("transpose", True)
+        per_note = float(spec.get("beats_per_note", 1.0))
+        spec, path = spec["motif"], path + ("motif",)
     if isinstance(spec, list):
         pitches = [note_number(n) for n in spec]
-        return Motif(tuple((float(i), 1.0, p) for i, p in enumerate(pitches) if p is not None),
-                     float(len(pitches)))
-    file = _inside(base_dir, spec, path, pos)
+        notes = tuple((i * per_note, per_note * 0.95, p) for i, p in enumerate(pitches) if p is not None)
+        return Motif(notes, len(pitches) * per_note, loop, transpose)
+    file = _inside(base_dir, root_dir, spec, path, pos)
     if file is None:
         return None
     try:
         import mido
         mid = mido.MidiFile(str(file))
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, KeyError) as e:
         pos.problem(path, f"cannot read MIDI file '{spec}': {e}")
         return None
     notes, started, t = [], {}, 0
@@ -204,13 +245,13 @@ def _motif(spec: Any, base_dir: Path, path: Path_, pos: _Positions) -> Motif | N
         pos.problem(path, f"MIDI file '{spec}' has no notes")
         return None
     length = max(4.0, -(-max(s + d for s, d, _ in notes) // 4) * 4)   # whole bars of 4 beats
-    return Motif(tuple(sorted(notes)), length)
+    return Motif(tuple(sorted(notes)), length, loop, transpose)
 
 
-def _inside(base_dir: Path, rel: str, path: Path_, pos: _Positions) -> Path | None:
-    """A file named in the map: must exist and stay inside the map's folder."""
+def _inside(base_dir: Path, root_dir: Path, rel: str, path: Path_, pos: Positions) -> Path | None:
+    """A file named in a map: must exist and stay inside the top map's folder."""
     target = (base_dir / rel).resolve()
-    if not target.is_relative_to(base_dir.resolve()):
+    if not target.is_relative_to(root_dir.resolve()):
         pos.problem(path, f"'{rel}' points outside the map's folder; keep referenced files "
                     "next to the map")
         return None
@@ -229,29 +270,154 @@ def _known_names(data: dict) -> dict[str, str]:
     return known
 
 
-def _compile(text: Any, known: dict[str, str], path: Path_, pos: _Positions):
+def _compile(text: Any, known: dict[str, str], path: Path_, pos: Positions):
     try:
         return compile_expr(text, known)
     except ExprError as e:
         mark = pos.values.get(path)
-        quoted = bool(mark and mark.buffer and mark.pointer < len(mark.buffer)
-                      and mark.buffer[mark.pointer] in "'\"")
-        pos.problem(path, f"bad expression {text!r}: {e}", col_shift=e.col + int(quoted))
+        pos.problem(path, f"bad expression {text!r}: {e}", col_shift=e.col + int(bool(mark and mark.quoted)))
         return None
 
 
-def build(data: dict, pos: _Positions, path: Path) -> StateMap:
+# -- includes -----------------------------------------------------------------------------------
+def _read(path: Path, pos_for_errors: Positions | None = None, at: Path_ = ()) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        problem = Problem(str(path), 1, 1, "", f"cannot read the map: {e.strerror}")
+        if pos_for_errors is None:
+            raise MapError([problem]) from None
+        pos_for_errors.problem(at, f"cannot read '{path}': {e.strerror}")
+        return ""
+    if len(raw) > MAX_MAP_BYTES:
+        message = f"map is {len(raw)} bytes; the limit is {MAX_MAP_BYTES}"
+        raise MapError([Problem(str(path), 1, 1, "", message)])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        message = f"not UTF-8 text ({e.reason} at byte {e.start})"
+        raise MapError([Problem(str(path), 1, 1, "", message)]) from None
+
+
+def _merge_includes(data: dict, pos: Positions, path: Path, root_dir: Path,
+                    stack: tuple[Path, ...], files: list[Path]) -> None:
+    """Merge the sections of every included file into `data` (depth first, cycle-checked)."""
+    for i, rel in enumerate(data.get("includes") or []):
+        at = ("includes", i)
+        target = _inside(path.parent, root_dir, rel, at, pos)
+        if target is None:
+            continue
+        if target in stack:
+            chain = " -> ".join(p.name for p in (*stack, target))
+            pos.problem(at, f"include cycle: {chain}")
+            continue
+        if len(files) >= MAX_INCLUDES:
+            pos.problem(at, f"more than {MAX_INCLUDES} included files")
+            return
+        files.append(target)
+        inc, inc_pos = parse_yaml(_read(target, pos, at), str(target))
+        if not isinstance(inc, dict):
+            pos.problem(at, f"'{rel}' must be a mapping of sections")
+            continue
+        _schema_problems(inc, inc_pos, include_schema())
+        _merge_includes(inc, inc_pos, target, root_dir, (*stack, target), files)
+        n_rules, n_events = len(data.get("rules") or []), len(data.get("events") or [])
+
+        def remap(p: Path_, n_rules=n_rules, n_events=n_events) -> Path_:
+            if p[0] == "rules" and len(p) > 1:
+                return ("rules", p[1] + n_rules, *p[2:])
+            if p[0] == "events" and len(p) > 1:
+                return ("events", p[1] + n_events, *p[2:])
+            return p
+        for section in SECTIONS:
+            for name in (inc.get(section) or {}):
+                if name in (data.get(section) or {}):
+                    inc_pos.problem((section, name), f"duplicate {section[:-1]} '{name}': also defined at "
+                                    f"{pos.where((section, name))}", key=True)
+        pos.graft(inc_pos, remap)
+        for section in SECTIONS:
+            if inc.get(section):
+                data[section] = {**(data.get(section) or {}), **inc[section]}
+        for section in ("rules", "events"):
+            if inc.get(section):
+                data[section] = [*(data.get(section) or []), *inc[section]]
+
+
+# -- semantic checks ----------------------------------------------------------------------------
+def build(data: dict, pos: Positions, path: Path, files: tuple[Path, ...] = ()) -> StateMap:
     """Semantic checks and construction; assumes the schema check passed."""
-    base_dir = path.parent
+    root = path.parent
     known = _known_names(data)
+    for group in (data.get("states") or {}):
+        known[f"time_in:{group}"] = "number"
+    styles = _styles(data, pos, root)
+    params = _params(data, pos)
+    states, defaults = {}, {}
+    for group, spec in (data.get("states") or {}).items():
+        values = tuple(spec["values"] if isinstance(spec, dict) else spec)
+        default = spec.get("default", values[0]) if isinstance(spec, dict) else values[0]
+        if default not in values:
+            pos.problem(("states", group, "default"), f"default {default!r} is not one of {list(values)}")
+        states[group], defaults[group] = values, default
+    for name in sorted(set(params) & set(states)):
+        pos.problem(("states", name), f"'{name}' is both a param and a state; rename one", key=True)
+    transition = _transition(data.get("transition"), Transition())
+    if transition.bridge and transition.bridge not in styles:
+        pos.problem(("transition", "bridge", "style"), f"unknown style '{transition.bridge}'")
+    rules = _rules(data, pos, root, known, styles, transition)
+    stingers = _stingers(data, pos, root, styles, states)
+    backend = data.get("backend", "synth")
+    prefer, fallback = (backend, None) if isinstance(backend, str) else (
+        backend["prefer"], backend.get("fallback"))
+    tempo = data.get("tempo", "auto")
+    return StateMap(
+        path=path, name=data.get("name", path.stem), styles=styles, params=params, states=states,
+        state_defaults=defaults, events=frozenset(data.get("events") or []) | frozenset(stingers),
+        rules=tuple(rules), stingers=stingers, files=files or (path,), backend_prefer=prefer,
+        backend_fallback=fallback, seed=int(data.get("seed", 0)),
+        tempo=None if tempo == "auto" else float(tempo),
+        beats_per_bar=int(data.get("beats_per_bar", 4)), drums=_drums(data.get("drums", "free")),
+        generation=_generation(data.get("generation")), transition=transition,
+        markers=tuple(data.get("markers", ("beat", "bar", "transition", "stinger"))))
+
+
+def _styles(data: dict, pos: Positions, root: Path) -> dict[str, Style]:
     styles: dict[str, Style] = {}
     for name, s in data["styles"].items():
         p = ("styles", name)
-        if ("prompt" in s) == ("audio" in s):
-            pos.problem(p, "a style needs exactly one of 'prompt' (text) or 'audio' (a WAV file)")
+        kinds = [k for k in ("prompt", "audio", "blend") if k in s]
+        if len(kinds) != 1:
+            has = f"; it has {', '.join(kinds)}" if kinds else ""
+            pos.problem(p, "a style needs exactly one of 'prompt' (text), 'audio' (a WAV file) or "
+                        f"'blend' (other styles by weight){has}")
             continue
-        audio = _inside(base_dir, s["audio"], p + ("audio",), pos) if "audio" in s else None
-        styles[name] = Style(name, s.get("prompt"), audio, float(s.get("weight", 0.0)))
+        audio = _inside(root, root, s["audio"], p + ("audio",), pos) if "audio" in s else None
+        if "audio" in s and audio is not None:
+            from ..audio import read_wav
+            try:
+                read_wav(audio)
+            except (ValueError, EOFError, OSError) as e:
+                pos.problem(p + ("audio",), f"cannot read '{s['audio']}' as 16-bit PCM WAV: {e}")
+        styles[name] = Style(name, s.get("prompt"), audio, float(s.get("weight", 0.0)), s.get("blend"))
+    for name, style in styles.items():   # blends must name styles and must not loop
+        for part in style.blend or {}:
+            if part not in data["styles"]:
+                pos.problem(("styles", name, "blend", part), f"unknown style '{part}'", key=True)
+        seen, todo = {name}, list(style.blend or {})
+        while todo:
+            part = todo.pop()
+            if part == name:
+                pos.problem(("styles", name, "blend"), f"style '{name}' blends itself (through "
+                            f"{', '.join(sorted(seen - {name}))})")
+                break
+            if part in seen or part not in styles:
+                continue
+            seen.add(part)
+            todo += list(styles[part].blend or {})
+    return styles
+
+
+def _params(data: dict, pos: Positions) -> dict[str, Param]:
     params = {}
     for name, d in (data.get("params") or {}).items():
         lo, hi = float(d.get("min", 0.0)), float(d.get("max", 1.0))
@@ -260,77 +426,94 @@ def build(data: dict, pos: _Positions, path: Path) -> StateMap:
             pos.problem(("params", name, "max"), f"max ({hi}) must be greater than min ({lo})")
         elif not lo <= default <= hi:
             pos.problem(("params", name, "default"), f"default {default} is outside [{lo}, {hi}]")
-        params[name] = Param(name, lo, hi, default, float(d.get("smooth_ms", 0.0)))
-    states, defaults = {}, {}
-    for group, spec in (data.get("states") or {}).items():
-        values = tuple(spec["values"] if isinstance(spec, dict) else spec)
-        default = spec.get("default", values[0]) if isinstance(spec, dict) else values[0]
-        if default not in values:
-            pos.problem(("states", group, "default"), f"default {default!r} is not one of {list(values)}")
-        states[group], defaults[group] = values, default
-    clash = set(params) & set(states)
-    for name in sorted(clash):
-        pos.problem(("states", name), f"'{name}' is both a param and a state; rename one", key=True)
-    transition = _transition(data.get("transition"), Transition())
+        curve, points = d.get("curve", "linear"), ()
+        if isinstance(curve, list):
+            points = tuple((float(x), float(y)) for x, y in curve)
+            xs = [x for x, _ in points]
+            if xs != sorted(xs) or len(set(xs)) != len(xs):
+                pos.problem(("params", name, "curve"), "curve points need increasing x values")
+            curve = "points"
+        smooth = float(d.get("smooth_ms", 0.0))
+        params[name] = Param(name, lo, hi, default, float(d.get("attack_ms", smooth)),
+                             float(d.get("release_ms", smooth)), d.get("slew"), curve, points)
+    return params
+
+
+def _rules(data: dict, pos: Positions, root: Path, known: dict[str, str], styles: dict[str, Style],
+           transition: Transition) -> list[Rule]:
     rules = []
     for i, r in enumerate(data.get("rules") or []):
         p = ("rules", i)
         when = _compile(r["when"], known, p + ("when",), pos)
+        exit_when = _compile(r["exit_when"], known, p + ("exit_when",), pos) if "exit_when" in r else None
         blend = {}
         for style, w in (r.get("blend") or {}).items():
-            if style not in data["styles"]:
+            if style not in styles:
                 pos.problem(p + ("blend", style), f"unknown style '{style}'; defined styles: "
-                            f"{', '.join(data['styles'])}", key=True)
+                            f"{', '.join(styles)}", key=True)
             blend[style] = _compile(w, known, p + ("blend", style), pos)
-        motif = _motif(r["notes"], base_dir, p + ("notes",), pos) if "notes" in r else None
+        rule_transition = _transition(r.get("transition"), transition)
+        if rule_transition.bridge and rule_transition.bridge not in styles:
+            pos.problem(p + ("transition", "bridge", "style"),
+                        f"unknown style '{rule_transition.bridge}'")
+        motif = _motif(r["notes"], root, root, p + ("notes",), pos) if "notes" in r else None
         if when is not None and None not in blend.values():
-            rules.append(Rule(r.get("name", f"rule{i + 1}"), when, blend,
+            rules.append(Rule(r.get("name", f"rule{i + 1}"), when, exit_when, int(r.get("priority", 0)),
+                              float(r.get("hold_ms", 0.0)), blend,
                               _drums(r["drums"]) if "drums" in r else None, motif, r.get("tempo"),
-                              _generation(r.get("generation")),
-                              _transition(r.get("transition"), transition)))
-    names = [r.name for r in rules]
+                              _generation(r.get("generation")), rule_transition))
+    names = [r.get("name", f"rule{i + 1}") for i, r in enumerate(data.get("rules") or [])]
     for i, n in enumerate(names):
         if n in names[:i]:
-            pos.problem(("rules", i, "name"), f"duplicate rule name '{n}'")
+            pos.problem(("rules", i, "name"), f"duplicate rule name '{n}': also used at "
+                        f"{pos.where(('rules', names.index(n), 'name'))}")
+    return rules
+
+
+def _stingers(data: dict, pos: Positions, root: Path, styles: dict[str, Style],
+              states: dict[str, tuple[str, ...]]) -> dict[str, Stinger]:
     stingers = {}
     for event, s in (data.get("stingers") or {}).items():
         p = ("stingers", event)
-        if ("prompt" in s) == ("style" in s):
-            pos.problem(p, "a stinger needs exactly one of 'prompt' or 'style'")
+        if "prompt" in s and "style" in s or not ({"prompt", "style", "notes"} & set(s)):
+            pos.problem(p, "a stinger needs one of 'prompt' or 'style' (and/or 'notes')")
             continue
         if "style" in s and s["style"] not in styles:
             pos.problem(p + ("style",), f"unknown style '{s['style']}'")
             continue
-        style = s.get("style") or f"stinger_{event}"
+        style = s.get("style") or (f"stinger_{event}" if "prompt" in s else None)
         if "prompt" in s:
             styles[style] = Style(style, s["prompt"], None, 0.0)
-        motif = _motif(s["notes"], base_dir, p + ("notes",), pos) if "notes" in s else None
+        then = s.get("then", "resume")
+        then_state = {} if then == "resume" else dict(then["state"])
+        for group, value in then_state.items():
+            if group not in states:
+                pos.problem(p + ("then", "state", group), f"unknown state group '{group}'", key=True)
+            elif value not in states[group]:
+                pos.problem(p + ("then", "state", group), f"state '{group}' has no value {value!r}; "
+                            f"expected one of: {', '.join(states[group])}")
+        motif = _motif(s["notes"], root, root, p + ("notes",), pos) if "notes" in s else None
         beats, bars = s.get("beats"), s.get("bars", None if "beats" in s else 1)
         stingers[event] = Stinger(event, style, beats, bars, s.get("at", "beat"),
                                   float(s.get("fade_ms", 150.0)),
-                                  _drums(s["drums"]) if "drums" in s else None, motif)
-    backend = data.get("backend", "synth")
-    prefer, fallback = (backend, None) if isinstance(backend, str) else (
-        backend["prefer"], backend.get("fallback"))
-    tempo = data.get("tempo", "auto")
-    return StateMap(
-        path=path, name=data.get("name", path.stem), styles=styles, params=params, states=states,
-        state_defaults=defaults, events=frozenset(data.get("events") or []) | frozenset(stingers),
-        rules=tuple(rules), stingers=stingers, backend_prefer=prefer, backend_fallback=fallback,
-        seed=int(data.get("seed", 0)), tempo=None if tempo == "auto" else float(tempo),
-        beats_per_bar=int(data.get("beats_per_bar", 4)), drums=_drums(data.get("drums", "free")),
-        generation=_generation(data.get("generation")), transition=transition)
+                                  _drums(s["drums"]) if "drums" in s else None, motif,
+                                  float(s.get("cooldown_ms", 0.0)), then_state)
+    return stingers
 
 
+# -- entry points -------------------------------------------------------------------------------
 def load_text(text: str, path: Path) -> StateMap:
     """Load a map from text; `path` names the file in errors and anchors relative paths."""
     data, pos = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise MapError([Problem(str(path), 1, 1, "", "expected a mapping with 'version' and 'styles'")])
-    _schema_problems(data, pos)
+    _schema_problems(data, pos, schema())
+    files = [path.resolve()]
+    if not pos.problems:
+        _merge_includes(data, pos, path, path.parent, (path.resolve(),), files)
     if pos.problems:
         raise MapError(pos.problems)
-    smap = build(data, pos, path)
+    smap = build(data, pos, path, tuple(files))
     if pos.problems:
         raise MapError(pos.problems)
     return smap
@@ -339,20 +522,7 @@ def load_text(text: str, path: Path) -> StateMap:
 def load(path: str | Path) -> StateMap:
     """Load and check a state map file. Raises MapError listing every problem found."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        problem = Problem(str(path), 1, 1, "", f"cannot read the map: {e.strerror}")
-        raise MapError([problem]) from None
-    if len(raw) > MAX_MAP_BYTES:
-        message = f"map is {len(raw)} bytes; the limit is {MAX_MAP_BYTES}"
-        raise MapError([Problem(str(path), 1, 1, "", message)])
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        message = f"not UTF-8 text ({e.reason} at byte {e.start})"
-        raise MapError([Problem(str(path), 1, 1, "", message)]) from None
-    return load_text(text, path)
+    return load_text(_read(path), path)
 
 
 def bundled_map(name: str) -> Path:

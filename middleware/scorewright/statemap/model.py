@@ -11,8 +11,14 @@ from .expr import Expr
 
 @dataclass(frozen=True)
 class Transition:
+    """When a change lands (`at` the next beat/bar, `bars` bar lines later) and how it fades."""
+
     at: str = "bar"           # immediate | beat | bar
+    bars: int = 1             # with at: bar, land on the Nth bar line from now
     fade_ms: float = 1000.0
+    curve: str = "linear"     # linear | equal_power | s_curve
+    bridge: str | None = None  # style played first, for bridge_bars, when the change lands on
+    bridge_bars: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,8 @@ class Motif:
 
     notes: tuple[tuple[float, float, int], ...]
     length: float
+    loop: bool = True
+    transpose: bool = True    # follow the current key (written in C), where the backend has one
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,7 @@ class Style:
     prompt: str | None = None
     audio: Path | None = None
     weight: float = 0.0
+    blend: dict[str, float] | None = None   # a style made of other styles
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,11 @@ class Param:
     min: float = 0.0
     max: float = 1.0
     default: float = 0.0
-    smooth_ms: float = 0.0
+    attack_ms: float = 0.0    # one-pole smoothing time when rising
+    release_ms: float = 0.0   # ... and when falling
+    slew: float | None = None  # max change per second (units/s), applied after smoothing
+    curve: str = "linear"     # linear | exp | s_curve | points
+    points: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,9 @@ class Generation:
 class Rule:
     name: str
     when: Expr
+    exit_when: Expr | None = None      # hysteresis: once on, stays on until this is true
+    priority: int = 0
+    hold_ms: float = 0.0               # minimum time between two changes of the rule
     blend: dict[str, Expr] = field(default_factory=dict)
     drums: int | None = None
     notes: Motif | None = None
@@ -64,13 +80,15 @@ class Rule:
 @dataclass(frozen=True)
 class Stinger:
     event: str
-    style: str                # name of a style (prompt stingers get a generated style name)
+    style: str | None          # a style name (prompt stingers get a generated one) or None
     beats: float | None = None
     bars: float | None = None
     at: str = "beat"
     fade_ms: float = 150.0
     drums: int | None = None
     notes: Motif | None = None
+    cooldown_ms: float = 0.0   # triggers within this time of the last start are ignored
+    then_state: dict[str, str] = field(default_factory=dict)   # states set when it ends
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,7 @@ class StateMap:
     events: frozenset[str]
     rules: tuple[Rule, ...]
     stingers: dict[str, Stinger]
+    files: tuple[Path, ...] = ()        # the map and everything it includes (hot reload watches)
     backend_prefer: str = "synth"
     backend_fallback: str | None = None
     seed: int = 0
@@ -92,3 +111,4 @@ class StateMap:
     drums: int = DRUMS_FREE
     generation: Generation = Generation()
     transition: Transition = Transition()
+    markers: tuple[str, ...] = ("beat", "bar", "transition", "stinger")

@@ -20,6 +20,7 @@ class TcpConnection:
         self.sock, self.address = sock, address
         self.reader = FrameReader()
         self.want_audio = False
+        self.want_markers = False
         self.authorized = False
         self.dropped_audio = 0
         self.closed = False
