@@ -132,12 +132,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from .script import load_script
+    from .trace import changes, format_row, plot, trace
+    items, _ = load_script(args.events) if args.events else ([], [])
+    engine = _open(args.map, args.seed, None)
+
+    def on_error(item, err) -> None:
+        print(f"# t={item.t}: {err} ({err.code}); skipped")
+    rows = trace(engine, args.seconds, items, on_error)
+    for r in rows if args.every_frame else changes(rows):
+        print(format_row(r))
+    if args.plot:
+        plot(rows, Path(args.plot), f"{engine.director.map.name}: {args.events or 'no events'}")
+        console.print(f"[green]wrote {args.plot}[/]")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import ServeConfig, Server
     config = ServeConfig(host=args.host, control_port=args.control_port, audio_port=args.audio_port,
                          tcp_port=None if args.tcp_port == 0 else args.tcp_port,
                          ring=None if args.ring == "none" else args.ring, lookahead=args.lookahead,
-                         token=args.token)
+                         token=args.token, record=args.record, watch=not args.no_reload)
     try:
         config.check()
     except ValueError as e:
@@ -189,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the map's backend")
     s.add_argument("--token", default=None, help="shared secret clients send in 'hello' "
                    "(required when --host is not a loopback address)")
+    s.add_argument("--record", metavar="FILE", default=None,
+                   help="record every game message (replay: render MAP --events FILE)")
+    s.add_argument("--no-reload", action="store_true", help="do not reload the map when it is edited")
     s.set_defaults(func=cmd_serve)
 
     r = sub.add_parser("render", help="render a map and an event script to a WAV file, offline")
@@ -199,6 +219,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=None)
     r.add_argument("--backend", choices=["synth", "mrt2"], default=None)
     r.set_defaults(func=cmd_render)
+
+    t = sub.add_parser("trace", help="print what the director does with a map and an event script")
+    t.add_argument("map")
+    t.add_argument("--events", help="event script or session recording")
+    t.add_argument("--seconds", type=float, default=30.0)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--every-frame", action="store_true", help="one line per frame, not per change")
+    t.add_argument("--plot", metavar="PNG", help="also draw weights, params and notes (needs matplotlib)")
+    t.set_defaults(func=cmd_trace)
 
     v = sub.add_parser("validate", help="check state maps; errors as file:line:col")
     v.add_argument("maps", nargs="+")

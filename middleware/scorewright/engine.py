@@ -149,8 +149,8 @@ class Engine:
             self.director, self._next_director = new, None
             log.info("map '%s' reloaded; the new version plays from this bar", new.map.name)
 
-    def step(self) -> Frame:
-        """Generate the next frame (silence while paused)."""
+    def step(self, audio: bool = True) -> Frame:
+        """Generate the next frame (silence while paused; no audio work with audio=False)."""
         with self.lock:
             self._maybe_switch()
             if self.paused:
@@ -163,6 +163,8 @@ class Engine:
             self.apply_ms.extend((now - t) * 1000 for t in self._received)
             self._received.clear()
         self.last_cond = cond
+        if not audio:
+            return Frame(silence(), cond, markers)
         pcm = self.backend.generate(cond)
         if self._silent:
             pcm, self._silent = fade_in(pcm), False
@@ -171,8 +173,10 @@ class Engine:
 
     def render(self, seconds: float, script: Iterable[ScriptItem] = (),
                on_frame: Callable[[int, Frame], None] | None = None,
-               on_error: Callable[[ScriptItem, ProtocolError], None] | None = None) -> np.ndarray:
-        """Unpaced rendering: exactly round(seconds * 48000) sample pairs."""
+               on_error: Callable[[ScriptItem, ProtocolError], None] | None = None,
+               audio: bool = True) -> np.ndarray:
+        """Unpaced rendering: exactly round(seconds * 48000) sample pairs (silence with
+        audio=False, which only runs the director: `trace`)."""
         total = int(round(seconds * SAMPLE_RATE))
         n_frames = -(-total // FRAME_SAMPLES)
         items = sorted(script, key=lambda s: (s.frame if s.frame is not None else -1, s.t))
@@ -188,7 +192,7 @@ class Engine:
                         raise
                     on_error(items[i], e)
                 i += 1
-            frame = self.step()
+            frame = self.step(audio)
             if on_frame is not None:
                 on_frame(k, frame)
             out[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES] = frame.pcm

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .engine import ScriptItem
 from .protocol import SCHEMA, ProtocolError, check
+from .recording import is_recording, load_recording
 from .statemap.load import MapError, Problem, parse_yaml
 
 
@@ -19,8 +20,14 @@ class Section:
 
 
 def load_script(path: str | Path) -> tuple[list[ScriptItem], list[Section]]:
-    """Parse `- {t: 1.5, set: {param: danger, value: 0.9}, section: "rising danger"}` items."""
+    """Parse `- {t: 1.5, set: {param: danger, value: 0.9}, section: "rising danger"}` items,
+    or a session recording made by `serve --record`."""
     path = Path(path)
+    if path.is_file() and is_recording(path):
+        try:
+            return load_recording(path)[0], []
+        except ValueError as e:
+            raise MapError([Problem(str(path), 1, 1, "", str(e))]) from None
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import os
+import queue
 import socket
 import threading
 import time
@@ -23,6 +25,7 @@ from . import __version__
 from .audio import CHANNELS, FRAME_SAMPLES, SAMPLE_RATE
 from .engine import Engine, Frame, PacedStream
 from .protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, decode, encode, error, ok
+from .recording import Recorder
 from .statemap.director import Marker
 from .transport.shm import RingWriter
 from .transport.tcp import TcpConnection
@@ -42,6 +45,8 @@ class ServeConfig:
     ring_seconds: float = 1.0
     lookahead: int = 3
     token: str | None = None
+    record: str | None = None       # file to record every game message into
+    watch: bool = True              # hot-reload the map when its files change
 
     def check(self) -> None:
         try:
@@ -51,6 +56,31 @@ class ServeConfig:
         if not loopback and not self.token:
             raise ValueError(f"binding to {self.host} exposes the middleware to the network; "
                              "pass --token SECRET (clients send it in 'hello')")
+
+
+class MapWatcher:
+    """Notices edits of the map's files by modification time and size (no extra dependency)."""
+
+    def __init__(self, files) -> None:
+        self.files = list(files)
+        self._seen = self._stamp()
+
+    def _stamp(self) -> list[tuple[int, int] | None]:
+        out = []
+        for f in self.files:
+            try:
+                st = os.stat(f)
+                out.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return out
+
+    def changed(self) -> bool:
+        now = self._stamp()
+        if now != self._seen:
+            self._seen = now
+            return True
+        return False
 
 
 def percentile(values, q: float) -> float:
@@ -86,6 +116,12 @@ class Server:
         self.zmq_authorized: set[bytes] = set()
         self.messages = 0
         self.errors = 0
+        self.map_error: str | None = None
+        self._outbox: queue.Queue[bytes] = queue.Queue()     # pushed to every client by control
+        self._watcher = MapWatcher(engine.director.map.files) if config.watch else None
+        self.recorder = Recorder(config.record, engine.director.map.name, engine.director.seed) \
+            if config.record else None
+        engine.recorder = self.recorder
         self._stop = threading.Event()
         self._control = threading.Thread(target=self._control_loop, name="sw-control", daemon=True)
 
@@ -112,6 +148,9 @@ class Server:
         self.ctx.term()
         if self.ring:
             self.ring.close(unlink=True)
+        if self.recorder:
+            self.recorder.close()
+            log.info("recorded the session's messages to %s", self.config.record)
         log.info("stopped: %d frames, %d underruns, %d messages, %d errors answered",
                  self.stream.stats.frames, self.stream.stats.underruns, self.messages, self.errors)
 
@@ -161,6 +200,8 @@ class Server:
                 break
             if self.router in events:
                 self._router_ready()
+            while not self._outbox.empty():
+                self._push(self._outbox.get())
             if self.listener and self.listener.fileno() in events:
                 self._accept(poller)
             for c in list(self.tcp_clients):
@@ -183,6 +224,42 @@ class Server:
             self.zmq_clients[identity] = time.monotonic()
             reply = self.handle(payload, identity=identity)
             self.router.send_multipart([identity, *envelope, encode(reply)])
+
+    def _push(self, payload: bytes) -> None:
+        """Send an unsolicited message (e.g. a map error) to every client (control thread)."""
+        for identity in list(self.zmq_clients):
+            try:
+                self.router.send_multipart([identity, payload], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+        for c in self.tcp_clients:
+            c.send(payload)
+
+    def reload_if_changed(self) -> None:
+        """Hot reload: a good edit switches at the next bar, a bad one keeps the running map."""
+        if self._watcher is None or not self._watcher.changed():
+            return
+        from .session import make_director
+        from .statemap.load import MapError, load
+        path = self.engine.director.map.path
+        try:
+            smap = load(path)
+            director = make_director(smap, self.engine.backend, self.engine.director.seed)
+        except MapError as e:
+            self.map_error = str(e)
+            log.error("map edit rejected, still playing the last good version:\n%s", e)
+            self._outbox.put(encode(error("map_error", f"map edit rejected: {e}")))
+            return
+        except Exception as e:   # e.g. an audio style that cannot be embedded
+            self.map_error = f"{type(e).__name__}: {e}"
+            log.exception("map edit rejected, still playing the last good version")
+            self._outbox.put(encode(error("map_error", f"map edit rejected: {self.map_error}")))
+            return
+        self._watcher = MapWatcher(smap.files)
+        self.map_error = None
+        self.engine.replace_director(director)
+        log.info("map %s changed: the new version starts at the next bar", path)
+        self._outbox.put(encode({"type": "status", "id": None, **self.status(), "reloaded": True}))
 
     def _accept(self, poller: zmq.Poller) -> None:
         try:
@@ -276,7 +353,8 @@ class Server:
             "cost_ms_p99": round(percentile(st.cost_ms, 99), 3),
             "apply_ms_p95": round(percentile(e.apply_ms, 95), 3),
             "clients": self.clients(), "messages": self.messages, "errors": self.errors,
-            "paused": bool(e.paused),
+            "paused": bool(e.paused), "map_error": self.map_error,
+            "rules": list(d.stats.active_rules),
             "params": {k: round(v, 4) for k, v in d.params.items()}, "states": dict(d.states),
             "events": sorted(d.map.events), "styles": list(d.map.styles),
             "weights": cond.weights if cond else {},
@@ -296,8 +374,12 @@ class Server:
         """Log a status line every second until `request_stop` (signal handlers call it)."""
         self.start()
         try:
-            while not self._stop.wait(1.0):
-                log.info(self.status_line())
+            tick = 0
+            while not self._stop.wait(0.25):
+                tick += 1
+                self.reload_if_changed()
+                if tick % 4 == 0:
+                    log.info(self.status_line())
         finally:
             self.stop()
 

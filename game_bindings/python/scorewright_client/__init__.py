@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -159,33 +161,60 @@ class Client:
 
 
 class AudioSubscriber:
-    """Audio (and telemetry) from the server's ZMQ PUB socket."""
+    """Audio, markers and telemetry from the server's ZMQ PUB socket.
 
-    def __init__(self, address: str = DEFAULT_AUDIO, telemetry: bool = False) -> None:
+    Markers (beat, bar, transition, stinger) arrive ahead of the audio they mark, each with
+    its stream position `pos` (sample pairs) and `due` (Unix time it will be heard); they
+    collect in `markers` (or go to `on_marker`).
+    """
+
+    def __init__(self, address: str = DEFAULT_AUDIO, telemetry: bool = False, markers: bool = False,
+                 on_marker=None, audio: bool = True) -> None:
         self._sock = zmq.Context.instance().socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, 500)
         self._sock.connect(address)
-        self._sock.subscribe(b"audio")
-        if telemetry:
-            self._sock.subscribe(b"tele")
+        for topic, wanted in ((b"audio", audio), (b"tele", telemetry), (b"marker", markers)):
+            if wanted:
+                self._sock.subscribe(topic)
+        self.markers: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.on_marker = on_marker
         self.telemetry: dict[str, Any] = {}
         self.last_header: dict[str, Any] = {}
         self.lost = 0
 
     def recv(self, timeout: float = 2.0) -> np.ndarray | None:
         """The next audio block as float32 [n, 2], or None after `timeout` seconds."""
-        while self._sock.poll(int(timeout * 1000)):
-            parts = self._sock.recv_multipart()
-            if parts[0] == b"tele":
-                self.telemetry = decode_reply(parts[1])
-                continue
+        deadline = time.monotonic() + timeout
+        while self._sock.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            block = self._dispatch(self._sock.recv_multipart())
+            if block is not None:
+                return block
+        return None
+
+    def _dispatch(self, parts: list[bytes]) -> np.ndarray | None:
+        """Handle one PUB message; returns the audio block if it was audio."""
+        if parts[0] == b"tele":
+            self.telemetry = decode_reply(parts[1])
+        elif parts[0] == b"marker":
+            marker = decode_reply(parts[1])
+            self.markers.append(marker)
+            if self.on_marker is not None:
+                self.on_marker(marker)
+        elif parts[0] == b"audio":
             header = decode_reply(parts[1])
             if self.last_header and header["seq"] != self.last_header["seq"] + 1:
                 self.lost += header["seq"] - self.last_header["seq"] - 1
             self.last_header = header
             return np.frombuffer(parts[2], dtype="<f4").reshape(-1, header.get("ch", 2))
         return None
+
+    def next_marker(self, timeout: float = 2.0) -> dict[str, Any] | None:
+        """The next marker (use with audio=False, markers=True), or None after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not self.markers and self._sock.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+            self._dispatch(self._sock.recv_multipart())
+        return self.markers.popleft() if self.markers else None
 
     def blocks(self, timeout: float = 2.0) -> Iterator[np.ndarray]:
         """Yield blocks until none arrives for `timeout` seconds."""

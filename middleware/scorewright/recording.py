@@ -1,0 +1,67 @@
+"""Session recordings: every game message `serve` received, with the director frame it applied
+to, as a stream of msgpack maps. `render MAP --events session.msgs` replays one exactly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import msgpack
+
+from .engine import ScriptItem
+from .protocol import Message, ProtocolError, check
+
+MAGIC = {"scorewright_recording": 1}
+
+
+class Recorder:
+    """Appends {frame, t, msg} records; flushed per message so a crash loses nothing."""
+
+    def __init__(self, path: str | Path, map_name: str, seed: int) -> None:
+        self._f: BinaryIO = open(path, "wb")
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self._write({**MAGIC, "map": map_name, "seed": seed})
+
+    def _write(self, obj: dict) -> None:
+        self._f.write(self._packer.pack(obj))
+        self._f.flush()
+
+    def __call__(self, frame: int, msg: Message) -> None:
+        record = {"type": msg.kind, **msg.fields}
+        with self._lock:
+            self._write({"frame": frame, "t": round(time.monotonic() - self._t0, 4), "msg": record})
+
+    def close(self) -> None:
+        with self._lock:
+            self._f.close()
+
+
+def is_recording(path: str | Path) -> bool:
+    """True for a file written by Recorder (checked by its first record)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    unpacker = msgpack.Unpacker(raw=False)
+    unpacker.feed(head)
+    try:
+        first = next(unpacker)
+    except (StopIteration, ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        return False
+    return isinstance(first, dict) and first.get("scorewright_recording") == 1
+
+
+def load_recording(path: str | Path) -> tuple[list[ScriptItem], dict]:
+    """Records -> script items keyed by director frame, and the header (map, seed)."""
+    items: list[ScriptItem] = []
+    with open(path, "rb") as f:
+        unpacker = msgpack.Unpacker(f, raw=False)
+        header = next(unpacker)
+        for i, rec in enumerate(unpacker):
+            try:
+                items.append(ScriptItem(float(rec["t"]), check(rec["msg"]), int(rec["frame"])))
+            except (KeyError, TypeError, ValueError, ProtocolError) as e:
+                raise ValueError(f"{path}: record {i + 1} is damaged: {e}") from None
+    return items, header
