@@ -134,3 +134,127 @@ def test_same_inputs_same_conditioning(write_map):
             out.append((c.style.tobytes(), c.notes.tobytes(), c.drums, c.tempo_bpm, c.beat))
         return out
     assert sequence() == sequence()
+
+
+MAP2 = """version: 1
+tempo: 120
+styles:
+  calm: {prompt: "calm", weight: 1}
+  fight: {prompt: "fight"}
+  bridge: {prompt: "bridge"}
+params:
+  noise: {min: 0, max: 1}
+  slow: {min: 0, max: 1, attack_ms: 100, release_ms: 1000}
+  slewed: {min: 0, max: 10, slew: 5}
+  shaped: {min: 0, max: 1, curve: [[0, 0], [0.5, 0.1], [1, 1]]}
+states:
+  area: [a, b]
+rules:
+  - name: threshold
+    when: noise > 0.6
+    exit_when: noise < 0.4
+    blend: {fight: 1}
+    transition: {at: immediate, fade_ms: 0}
+  - name: held
+    when: noise > 0.5
+    hold_ms: 1000
+    drums: on
+    transition: {at: immediate, fade_ms: 0}
+  - name: later
+    when: area == 'b'
+    priority: 3
+    blend: {calm: 1}
+    transition: {at: bar, bars: 2, fade_ms: 0, bridge: {style: bridge, bars: 1}}
+stingers:
+  hit: {style: fight, beats: 2, at: beat, fade_ms: 0, cooldown_ms: 1000, then: {state: {area: b}}}
+"""
+
+
+@pytest.fixture
+def director2(write_map):
+    return Director(load(write_map(MAP2)), fake_embed)
+
+
+def test_hysteresis_and_hold_stop_flapping(director2):
+    rng = np.random.default_rng(0)
+    noisy = 0.6 + rng.normal(0, 0.06, 300)          # a param hovering at the threshold
+    threshold_changes = held_changes = 0
+    last_fight = last_drums = None
+    for v in noisy:
+        director2.set_param("noise", float(np.clip(v, 0, 1)))
+        c = director2.step()
+        fight = "fight" in c.weights
+        threshold_changes += last_fight is not None and fight != last_fight
+        held_changes += last_drums is not None and c.drums != last_drums
+        last_fight, last_drums = fight, c.drums
+    naive = int(np.sum(np.diff((noisy > 0.6).astype(int)) != 0))
+    assert naive > 15                       # the raw signal crosses the threshold a lot
+    assert threshold_changes <= 2           # exit_when 0.4: once on, it stays on
+    assert held_changes <= 300 * 0.04 / 1.0 + 1   # hold_ms 1000: at most one change per second
+
+
+def test_n_bar_transition_with_bridge(director2):
+    run(director2, 10)
+    director2.set_state("area", "b")        # bars: 2 -> lands on the 2nd bar line: beat 8 = frame 100
+    conds = {10 + i: c for i, c in enumerate(run(director2, 160))}
+    assert conds[99].weights == {"calm": 1.0}
+    assert conds[100].weights == {"bridge": 1.0}      # a bridge bar first...
+    assert conds[149].weights == {"bridge": 1.0}
+    assert conds[150].weights == {"calm": 1.0}        # ...then the rule's blend
+
+
+def test_markers_are_sample_accurate(director2):
+    run(director2, 10)
+    director2.set_state("area", "b")
+    found = []
+    for _ in range(100):
+        frame = director2.frame
+        director2.step()
+        found += [(frame, m) for m in director2.markers]
+    transitions = [(f, m) for f, m in found if m.kind == "transition"]
+    assert [(f, m.offset, m.name) for f, m in transitions] == [(100, 0, "later:on")]
+    beats = [(f, m) for f, m in found if m.kind == "beat"]
+    assert [m.beat for _, m in beats] == pytest.approx(list(range(1, 9)))
+    for f, m in beats:   # 120 bpm: beat b is at sample 24000 * b of the stream
+        assert abs(f * 1920 + m.offset - 24000 * m.beat) <= 1
+    assert [m.bar for f, m in found if m.kind == "bar"] == [1, 2]
+
+
+def test_param_attack_release_slew_and_curve(director2):
+    d = director2
+    d.set_param("slow", 1.0)
+    run(d, 10)                               # 400 ms with a 100 ms attack: nearly there
+    assert d.params["slow"] > 0.95
+    d.set_param("slow", 0.0)
+    run(d, 10)                               # 400 ms with a 1000 ms release: still high
+    assert 0.55 < d.params["slow"] < 0.75
+    d.set_param("slewed", 10)
+    run(d, 25)                               # 5 units/s for 1 s
+    assert d.params["slewed"] == pytest.approx(5.0, abs=0.01)
+    d.set_param("shaped", 0.5)
+    d.step()
+    assert d.params["shaped"] == pytest.approx(0.1)
+
+
+def test_stinger_cooldown_then_state_and_pending_events(director2):
+    d = director2
+    run(d, 5)
+    assert d.trigger("hit") is True
+    assert d.trigger("hit") is False         # within cooldown_ms
+    d.set_state("area", "a")                 # an event during the pending stinger: same order,
+    conds = run(d, 60)                       # same result every time
+    assert any(c.weights == {"fight": 1.0} for c in conds)
+    assert d.states["area"] == "b"           # then: {state: {area: b}}
+    assert d.stats.ignored_stingers == 1
+
+
+def test_motif_follows_the_key(write_map):
+    text = MAP.replace("events: [spotted]", "events: [spotted]\n").replace(
+        "  - name: stealth\n", "  - name: tune\n    when: danger > 0.1\n    notes: [C4]\n"
+        "    transition: {at: immediate, fade_ms: 0}\n  - name: stealth\n")
+    smap = load(write_map(text))
+    for key, expected in (((2, "major"), 62), ((9, "minor"), 57), (None, 60)):
+        d = Director(smap, fake_embed, key=(lambda k=key: k))
+        d.set_param("danger", 0.5)
+        c = d.step()
+        assert int(np.flatnonzero(c.notes == NOTE_ONSET)[0]) == expected

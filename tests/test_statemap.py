@@ -46,6 +46,17 @@ BAD_MAPS = [
     ("rules:\n  - blend: {fight: 1}\n", "10:5", "'when' is missing"),
     ("rules:\n  - when: x\n  - when: [1\n", "12:1", "YAML syntax"),
     ("rules:\n  - when: danger > 0.5\n    blend: {fight: \"danger *\"}\n", "11:21", "syntax error"),
+    ("rules:\n  - when: danger > 0.5\n    name: a\n  - when: danger > 0.6\n    name: a\n", "13:11",
+     "duplicate rule name 'a'"),
+    ("rules:\n  - when: \"time_in(area) > 2\"\n", "10:12", "time_in() takes the name of a state group"),
+    ("rules:\n  - when: danger > 0.5\n    priority: high\n", "11:15", "bad value \"high\""),
+    ("rules:\n  - when: danger > 0.5\n    transition: {bridge: {style: nope}}\n", "11:34",
+     "unknown style 'nope'"),
+    ("stingers:\n  died: {style: calm, then: {state: {area: moon}}}\n", "10:44", "no value 'moon'"),
+    ("stingers:\n  died: {style: calm, then: restart}\n", "10:29", "'resume', or {state"),
+    ("includes: [../../elsewhere.yaml]\n", "9:12", "outside the map's folder"),
+    ("includes: [missing.yaml]\n", "9:12", "file not found"),
+    ("styles2: {}\n", "9:1", "unknown key 'styles2'"),
 ]
 
 
@@ -57,6 +68,48 @@ def test_bad_maps_point_at_the_problem(write_map, tail, where, text):
     report = str(e.value)
     assert f"{path}:{where}:" in report, report
     assert text in report, report
+
+
+def test_style_problems(write_map):
+    cases = {
+        "styles:\n  a: {blend: {b: 1}}\n  b: {blend: {a: 1}}\n": "blends itself",
+        "styles:\n  a: {prompt: x, audio: y.wav}\n": "exactly one of 'prompt'",
+        "styles:\n  a: {audio: nothing.wav}\n": "file not found: 'nothing.wav'",
+        "styles:\n  a: {blend: {ghost: 1}}\n": "unknown style 'ghost'",
+    }
+    for body, text in cases.items():
+        with pytest.raises(MapError, match=text):
+            load(write_map("version: 1\n" + body))
+
+
+def test_param_curve_points_must_increase(write_map):
+    path = write_map(HEAD.replace("{min: 0, max: 1, smooth_ms: 100}", "{curve: [[0.5, 0], [0.2, 1]]}"))
+    with pytest.raises(MapError, match=r"map.yaml:6:\d+: params.danger.curve: curve points need increasing"):
+        load(path)
+
+
+def test_includes_merge_and_report_in_their_own_file(write_map, tmp_path):
+    (tmp_path / "more.yaml").write_text("styles:\n  extra: {prompt: x}\nrules:\n  - when: danger > 2\n"
+                                        "    blend: {extra: 1}\n")
+    smap = load(write_map(HEAD + "includes: [more.yaml]\nrules:\n  - when: danger > 0.5\n"))
+    assert "extra" in smap.styles and len(smap.rules) == 2
+    assert smap.files[1] == (tmp_path / "more.yaml").resolve()
+    (tmp_path / "bad.yaml").write_text("rules:\n  - when: dangr > 2\n")
+    with pytest.raises(MapError) as e:
+        load(write_map(HEAD + "includes: [bad.yaml]\n", "main.yaml"))
+    assert f"{tmp_path / 'bad.yaml'}:2:11: rules[0].when: bad expression" in str(e.value)
+    (tmp_path / "dupe.yaml").write_text("styles:\n  calm: {prompt: y}\n")
+    with pytest.raises(MapError, match=r"dupe.yaml:2:3: styles.calm: duplicate style 'calm': also defined "
+                       r"at .*main2.yaml:3:3"):
+        load(write_map(HEAD + "includes: [dupe.yaml]\n", "main2.yaml"))
+
+
+def test_include_cycle(write_map, tmp_path):
+    (tmp_path / "a.yaml").write_text("includes: [b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("includes: [a.yaml]\n")
+    with pytest.raises(MapError, match=r"b.yaml:1:12: includes\[0\]: include cycle: map.yaml -> a.yaml -> "
+                       r"b.yaml -> a.yaml"):
+        load(write_map(HEAD + "includes: [a.yaml]\n"))
 
 
 def test_duplicate_keys_are_errors(write_map):

@@ -26,6 +26,8 @@ from .statemap.director import Director, InputError, Marker, boundary
 log = logging.getLogger(__name__)
 
 FADE_IN = 240                # samples (5 ms) faded in after silence or an underrun
+MIN_BUDGET_S = 0.012         # generation starts at least this long before its deadline: covers
+                             # a GIL hand-over (switch interval) plus scheduling jitter
 STARTUP_GRACE_S = 0.2        # time for the first frame (caches, first SoundFont voices)
 
 
@@ -63,7 +65,7 @@ def fade_in(pcm: np.ndarray) -> np.ndarray:
 @dataclass
 class ScriptItem:
     """A message due at a time (seconds from the start of the stream), or - in recordings -
-    at a director frame (frames the music advanced, pauses not counted)."""
+    before a given frame (the engine's frame count when it arrived)."""
 
     t: float
     message: Message
@@ -84,6 +86,7 @@ class Engine:
         self._received: list[float] = []            # receive times not yet applied
         self.apply_ms: deque[float] = deque(maxlen=2000)
         self.recorder: Callable[[int, Message], None] | None = None
+        self.steps = 0                               # frames produced, paused ones included
         self._next_director: Director | None = None
         backend.reset(director.seed)
 
@@ -97,7 +100,7 @@ class Engine:
             with self.lock:
                 d, f = self.director, msg.fields
                 if self.recorder is not None:
-                    self.recorder(d.frame, msg)
+                    self.recorder(self.steps, msg)
                 if msg.kind == "set":
                     d.set_param(f["param"], f["value"])
                 elif msg.kind == "state":
@@ -152,6 +155,7 @@ class Engine:
     def step(self, audio: bool = True) -> Frame:
         """Generate the next frame (silence while paused; no audio work with audio=False)."""
         with self.lock:
+            self.steps += 1
             self._maybe_switch()
             if self.paused:
                 pcm = silence() if self._silent else fade_out(self._last_pcm)
@@ -183,8 +187,8 @@ class Engine:
         out = np.empty((n_frames * FRAME_SAMPLES, 2), dtype=np.float32)
         i = 0
         for k in range(n_frames):
-            while i < len(items) and (frame_of(items[i].t) <= k if items[i].frame is None
-                                      else items[i].frame <= self.director.frame):
+            while i < len(items) and (frame_of(items[i].t) if items[i].frame is None
+                                      else items[i].frame) <= k:
                 try:
                     self.handle(items[i].message)
                 except ProtocolError as e:
@@ -256,7 +260,7 @@ class PacedStream:
     def _budget(self) -> float:
         costs = self.stats.cost_ms
         p99 = float(np.percentile(costs, 99)) if len(costs) >= 10 else 10.0
-        return min(FRAME_SECONDS * 0.9, max(0.005, (1.5 * p99 + 2.0) / 1000))
+        return min(FRAME_SECONDS * 0.9, max(MIN_BUDGET_S, (1.5 * p99 + 2.0) / 1000))
 
     def _generate_loop(self) -> None:
         k = 0

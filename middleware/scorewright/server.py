@@ -13,6 +13,7 @@ import logging
 import os
 import queue
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -127,6 +128,7 @@ class Server:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        sys.setswitchinterval(0.001)    # hand the GIL to the audio threads within 1 ms
         self.stream.start()
         self._control.start()
         log.info("serving map '%s' with backend '%s'", self.engine.director.map.name,
