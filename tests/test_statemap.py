@@ -57,6 +57,8 @@ BAD_MAPS = [
     ("includes: [../../elsewhere.yaml]\n", "9:12", "outside the map's folder"),
     ("includes: [missing.yaml]\n", "9:12", "file not found"),
     ("styles2: {}\n", "9:1", "unknown key 'styles2'"),
+    ("rules:\n  - when: danger > 0.5\n    blend: {fight: area}\n", "11:20",
+     "a blend weight must be a number, got a string"),
 ]
 
 
@@ -169,5 +171,12 @@ def test_runtime_errors_are_expr_errors():
     expr = compile_expr("1 / danger", KNOWN)
     with pytest.raises(ExprError, match="division by zero"):
         expr({"danger": 0.0})
-    with pytest.raises(ExprError, match="needs a number"):
-        compile_expr("area + 1", KNOWN)({"area": "cave"})
+    with pytest.raises(ExprError, match="needs a number, got a string"):
+        compile_expr("area + 1", KNOWN)                  # types are checked when the map loads
+    with pytest.raises(ExprError, match="cannot compare a string with a number"):
+        compile_expr("area == danger", KNOWN)
+
+
+def test_reserved_names_are_refused(write_map):
+    with pytest.raises(MapError, match=r"map.yaml:7:3: params.beat: 'beat' is a built-in name"):
+        load(write_map(HEAD.replace("states:", "  beat: {}\nstates:")))

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from scorewright.statemap.director import Director
 from scorewright.statemap.load import MapError, load_text
 
-NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True)
+NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(
+    lambda n: n not in {"t", "beat", "bar", "true", "false", "on", "off", "min", "max", "clamp", "abs",
+                        "time_in"})
 
 
 def fake_embed(text: str) -> np.ndarray:

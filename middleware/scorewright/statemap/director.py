@@ -128,6 +128,20 @@ class Director:
         self.seed = smap.seed if seed is None else seed
         self.stats = DirectorStats()
         self.markers: list[Marker] = []
+        # precomputed per map: blend tiers by priority, generation overrides per rule
+        tiers: dict[int, list[Rule]] = {}
+        for r in smap.rules:
+            if r.blend:
+                tiers.setdefault(r.priority, []).append(r)
+        self._tiers = sorted(tiers.items(), key=lambda kv: -kv[0])
+        self._gen = {r.name: {k: v for k, v in vars(r.generation).items() if v is not None}
+                     for r in smap.rules}
+        self._map_gen = {k: v for k, v in vars(smap.generation).items() if v is not None}
+        self._blend_parts = {   # (style, constant weight, or None and the expression)
+            r.name: [(s, float(e.fn({})) if not e.names else 0.0, e if e.names else None)
+                     for s, e in r.blend.items()] for r in smap.rules}
+        self._matrix_key: tuple[str, ...] = ()
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
         self.restart()
 
     def restart(self) -> None:
@@ -260,9 +274,9 @@ class Director:
             if st.gain > 0:
                 active.append(rule)
         self.stats.active_rules = [r.name for r in active]
-        weights = self._weights(active, env)
+        weights = self._weights(env)
         weights = self._apply_stinger(weights, frame_end, beats_per_frame)
-        style = blend_styles(self.embeddings, weights)
+        style = self._blend(weights)
         total = sum(weights.values()) or 1.0
         cond = Conditioning(
             style=style, notes=self._notes_vector(active, frame_end), drums=self._drums(active),
@@ -319,9 +333,25 @@ class Director:
         step = 1.0 if fade <= 0 else FRAME_SECONDS * 1000 / fade
         st.gain = min(1.0, st.gain + step) if st.landed else max(0.0, st.gain - step)
 
+    def _blend(self, weights: dict[str, float]) -> np.ndarray:
+        """blend_styles over a cached matrix of the (unit) style embeddings."""
+        key = tuple(self.embeddings)
+        if key != self._matrix_key:
+            self._matrix_key = key
+            self._matrix = np.stack([self.embeddings[k] / max(float(np.linalg.norm(self.embeddings[k])),
+                                                                1e-12) for k in key]).astype(np.float32)
+            self._row = {k: i for i, k in enumerate(key)}
+        w = np.zeros(len(key), dtype=np.float32)
+        for name, v in weights.items():
+            if v > 0:
+                w[self._row[name]] = v
+        v = w @ self._matrix
+        n = float(np.linalg.norm(v))
+        return v / n if n > 0 else v
+
     def _eval(self, rule: Rule, expr, env, fallback):
         try:
-            return expr(env)
+            return expr.fn(env)
         except (ExprError, TypeError) as e:
             st = self._rules[rule.name]
             st.errors += 1
@@ -349,26 +379,28 @@ class Director:
         base = {n: s.weight for n, s in self.map.styles.items() if s.weight > 0}
         return base or {next(iter(self.map.styles)): 1.0}
 
-    def _weights(self, active: list[Rule], env) -> dict[str, float]:
+    def _weights(self, env) -> dict[str, float]:
         """Blend tiers by priority: a higher tier covers lower ones (and the base weights) by
         its fade gain; rules of one tier add up."""
         weights: dict[str, float] = {}
         remaining = 1.0
-        for priority in sorted({r.priority for r in active if r.blend}, reverse=True):
+        for _, rules in self._tiers:
             cover, tier = 0.0, {}
-            for rule in active:
-                if rule.priority != priority or not rule.blend:
-                    continue
+            for rule in rules:
                 st = self._rules[rule.name]
-                g = shaped(st.gain, rule.transition.curve)
+                if st.gain <= 0:
+                    continue
+                curve = rule.transition.curve
+                g = st.gain if curve == "linear" else shaped(st.gain, curve)
                 if st.landed and self.beat < st.bridge_until:
                     tier[rule.transition.bridge] = tier.get(rule.transition.bridge, 0.0) + g
                 else:
-                    for style, expr in rule.blend.items():
-                        w = self._eval(rule, expr, env, 0.0)
-                        w = float(w) if isinstance(w, (int, float)) and math.isfinite(w) else 0.0
-                        tier[style] = tier.get(style, 0.0) + g * max(w, 0.0)
-                cover = max(cover, g)
+                    for style, const, expr in self._blend_parts[rule.name]:
+                        w = const if expr is None else self._eval(rule, expr, env, 0.0)
+                        if w > 0:
+                            tier[style] = tier.get(style, 0.0) + g * w
+                if g > cover:
+                    cover = g
             if sum(tier.values()) <= 1e-9:
                 continue
             for style, w in tier.items():
@@ -428,10 +460,11 @@ class Director:
         return best
 
     def _generation(self, active: list[Rule]) -> dict[str, float]:
-        out = {"temperature": 1.0, "top_k": 40, "cfg_style": 1.0, "cfg_notes": 1.0, "cfg_drums": 1.0}
-        landed = sorted((r for r in active if self._rules[r.name].landed), key=lambda r: r.priority)
-        for gen in [self.map.generation] + [r.generation for r in landed]:
-            out.update({k: v for k, v in vars(gen).items() if v is not None})
+        out = {"temperature": 1.0, "top_k": 40, "cfg_style": 1.0, "cfg_notes": 1.0, "cfg_drums": 1.0,
+               **self._map_gen}
+        landed = [r for r in active if self._gen[r.name] and self._rules[r.name].landed]
+        for r in sorted(landed, key=lambda r: r.priority):
+            out.update(self._gen[r.name])
         return out
 
     def _advance_tempo(self, active: list[Rule], style: np.ndarray) -> None:
@@ -444,7 +477,7 @@ class Director:
     def _style_tempo(self, weights: dict[str, float]) -> float | None:
         if self._preferred_tempo is None:
             return None
-        return self._preferred_tempo(blend_styles(self.embeddings, weights))
+        return self._preferred_tempo(self._blend(weights))
 
     def _notes_vector(self, active: list[Rule], frame_end: float) -> np.ndarray:
         vec = free_notes()

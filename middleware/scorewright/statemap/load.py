@@ -26,6 +26,8 @@ MAX_MAP_BYTES = 1_000_000
 MAX_INCLUDES = 64
 Path_ = tuple[Any, ...]
 SECTIONS = ("styles", "params", "states", "stingers")   # merged by name across includes
+RESERVED = frozenset({"t", "beat", "bar", "true", "false", "on", "off", "min", "max", "clamp", "abs",
+                      "time_in"})
 
 
 @dataclass(frozen=True)
@@ -361,6 +363,10 @@ def build(data: dict, pos: Positions, path: Path, files: tuple[Path, ...] = ()) 
         states[group], defaults[group] = values, default
     for name in sorted(set(params) & set(states)):
         pos.problem(("states", name), f"'{name}' is both a param and a state; rename one", key=True)
+    for section, names in (("params", params), ("states", states)):
+        for name in sorted(set(names) & RESERVED):
+            pos.problem((section, name), f"'{name}' is a built-in name in expressions "
+                        f"({', '.join(sorted(RESERVED))}); rename it", key=True)
     transition = _transition(data.get("transition"), Transition())
     if transition.bridge and transition.bridge not in styles:
         pos.problem(("transition", "bridge", "style"), f"unknown style '{transition.bridge}'")
@@ -451,7 +457,11 @@ def _rules(data: dict, pos: Positions, root: Path, known: dict[str, str], styles
             if style not in styles:
                 pos.problem(p + ("blend", style), f"unknown style '{style}'; defined styles: "
                             f"{', '.join(styles)}", key=True)
-            blend[style] = _compile(w, known, p + ("blend", style), pos)
+            expr = _compile(w, known, p + ("blend", style), pos)
+            if expr is not None and expr.type != "number":
+                pos.problem(p + ("blend", style), f"a blend weight must be a number, got a {expr.type} "
+                            f"from {w!r}")
+            blend[style] = expr
         rule_transition = _transition(r.get("transition"), transition)
         if rule_transition.bridge and rule_transition.bridge not in styles:
             pos.problem(p + ("transition", "bridge", "style"),
