@@ -2,6 +2,7 @@ import hashlib
 import multiprocessing as mp
 import os
 import stat
+import time
 import uuid
 
 import numpy as np
@@ -24,7 +25,8 @@ def _writer(session: str, ready, done) -> None:
     ready.set()
     digest = hashlib.sha256()
     i = 0
-    while i < N_BLOCKS:
+    deadline = time.monotonic() + 120
+    while i < N_BLOCKS and time.monotonic() < deadline:
         block = _block(i)
         if ring.write(block) == BLOCK:        # all-or-nothing here: capacity is whole blocks
             digest.update(block.tobytes())
@@ -33,8 +35,8 @@ def _writer(session: str, ready, done) -> None:
             assert ring.dropped % BLOCK == 0
             ring.dropped = 0
     done.put(digest.hexdigest())
-    while ring.read_pos < ring.write_pos:     # let the reader finish before unlinking
-        pass
+    while ring.read_pos < ring.write_pos and time.monotonic() < deadline:   # let the reader finish
+        time.sleep(0.001)
     ring.close()
 
 
@@ -47,8 +49,12 @@ def test_two_processes_exchange_audio_without_loss_or_tearing():
     assert ready.wait(30)
     reader = RingReader(session)
     digest, received = hashlib.sha256(), 0
+    deadline = time.monotonic() + 120
     while received < N_BLOCKS * BLOCK:
+        assert time.monotonic() < deadline and (proc.is_alive() or reader.available), "writer stopped"
         chunk = reader.read(1000)          # odd sizes: wrap-around and partial blocks
+        if not len(chunk):
+            time.sleep(0.0005)
         digest.update(chunk.tobytes())
         received += len(chunk)
     reader.close()
