@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scorewright import analysis
-from scorewright.audio import read_wav
+from scorewright.audio import read_audio
 from scorewright.script import load_script
 from scorewright.session import open_engine
 from scorewright.statemap.load import MapError
@@ -63,5 +63,5 @@ def test_demo_command_writes_and_describes(tmp_path):
     assert r.returncode == 0, r.stderr
     for text in ("calm exploration", "rising danger", "combat", "bpm", "drums on"):
         assert text in r.stderr
-    pcm, sr = read_wav(out)
+    pcm, sr = read_audio(out)
     assert sr == 48000 and len(pcm) == 24 * 48000 and np.abs(pcm).max() > 0.05

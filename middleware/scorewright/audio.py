@@ -33,10 +33,17 @@ def write_wav(path: str | Path, pcm: np.ndarray, sample_rate: int = SAMPLE_RATE)
         w.writeframes(to_int16(pcm).tobytes())
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a 16-bit PCM WAV as float32 [n, channels] and its sample rate."""
-    with wave.open(str(path), "rb") as w:
-        if w.getsampwidth() != 2:
-            raise ValueError(f"{path}: only 16-bit PCM WAV is supported, got {8 * w.getsampwidth()}-bit")
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-        return (data.reshape(-1, w.getnchannels()).astype(np.float32) / 32768.0), w.getframerate()
+MAX_CLIP_SECONDS = 60
+
+
+def read_audio(path: str | Path, max_seconds: float = MAX_CLIP_SECONDS) -> tuple[np.ndarray, int]:
+    """Read WAV, FLAC or Ogg (any bit depth, via libsndfile) as float32 [n, channels] and its
+    sample rate; longer files are cut to `max_seconds`. Raises ValueError for unreadable files."""
+    import soundfile
+    try:
+        info = soundfile.info(str(path))
+        frames = min(info.frames, int(max_seconds * info.samplerate))
+        data, sr = soundfile.read(str(path), frames=frames, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as e:
+        raise ValueError(f"cannot read audio file {path}: {e}") from None
+    return data, sr

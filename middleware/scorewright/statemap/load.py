@@ -399,11 +399,11 @@ def _styles(data: dict, pos: Positions, root: Path) -> dict[str, Style]:
             continue
         audio = _inside(root, root, s["audio"], p + ("audio",), pos) if "audio" in s else None
         if "audio" in s and audio is not None:
-            from ..audio import read_wav
+            from ..audio import read_audio
             try:
-                read_wav(audio)
-            except (ValueError, EOFError, OSError) as e:
-                pos.problem(p + ("audio",), f"cannot read '{s['audio']}' as 16-bit PCM WAV: {e}")
+                read_audio(audio, max_seconds=0.1)
+            except ValueError as e:
+                pos.problem(p + ("audio",), f"cannot read '{s['audio']}' (WAV, FLAC or Ogg): {e}")
         styles[name] = Style(name, s.get("prompt"), audio, float(s.get("weight", 0.0)), s.get("blend"))
     for name, style in styles.items():   # blends must name styles and must not loop
         for part in style.blend or {}:
