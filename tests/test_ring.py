@@ -45,7 +45,7 @@ def test_two_processes_exchange_audio_without_loss_or_tearing():
     proc = ctx.Process(target=_writer, args=(session, ready, done))
     proc.start()
     assert ready.wait(30)
-    reader = RingReader(session)
+    reader = RingReader(session, latest=False)     # from the first sample: compare everything
     digest, received = hashlib.sha256(), 0
     deadline = time.monotonic() + 120
     while received < N_BLOCKS * BLOCK:
@@ -127,3 +127,44 @@ def test_live_ring_is_refused_and_stale_one_replaced(tmp_path):
     replacement = RingWriter(path=path, capacity_frames=480)
     assert replacement.write_pos == 0
     replacement.close()
+
+
+def test_restarted_reader_starts_at_the_newest_audio(tmp_path):
+    w = RingWriter(path=tmp_path / "ring", capacity_frames=BLOCK * 8)
+    for i in range(5):
+        w.write(_block(i))
+    first = RingReader(path=tmp_path / "ring", latest=False)
+    first.read(BLOCK)                     # ... then this reader process dies mid-stream
+    del first
+    second = RingReader(path=tmp_path / "ring", keep=BLOCK)
+    assert np.array_equal(second.read(BLOCK), _block(4))   # no stale audio
+    w.write(_block(5))
+    assert np.array_equal(second.read(BLOCK), _block(5))
+    w.close()
+
+
+def test_reader_reattaches_when_a_new_server_replaces_a_dead_ring(tmp_path):
+    path = tmp_path / "ring"
+    dead = RingWriter(path=path, capacity_frames=BLOCK * 8)
+    reader = RingReader(path=path)
+    dead.write(_block(0))
+    assert np.array_equal(reader.read(BLOCK), _block(0))
+    dead._m.u64[5] = 0                    # the server was SIGKILLed: heartbeat stops
+    fresh = RingWriter(path=path, capacity_frames=BLOCK * 8)   # its successor replaces the file
+    got = []
+
+    def produce():
+        for i in range(1, 4):
+            time.sleep(0.05)
+            fresh.write(_block(i))
+    import threading
+    t = threading.Thread(target=produce)
+    t.start()
+    for block in reader.blocks(timeout=2.0):
+        got.append(block)
+        if len(got) == 3:
+            break
+    t.join()
+    assert reader.reattached == 1
+    assert all(np.array_equal(g, _block(i + 1)) for i, g in enumerate(got))
+    fresh.close()

@@ -211,6 +211,7 @@ class StreamStats:
     backend_errors: int = 0
     lookahead_low: int = 1 << 30
     cost_ms: deque = field(default_factory=lambda: deque(maxlen=250))
+    cost_ms_max: float = 0.0
 
 
 class PacedStream:
@@ -279,7 +280,10 @@ class PacedStream:
                 self.stats.backend_errors += 1
                 k += 1
                 continue
-            self.stats.cost_ms.append((time.perf_counter() - t) * 1000)
+            cost = (time.perf_counter() - t) * 1000
+            self.stats.cost_ms.append(cost)
+            if k > self.lookahead:          # the first frames warm caches up
+                self.stats.cost_ms_max = max(self.stats.cost_ms_max, cost)
             with self._cv:
                 if k > self._published:
                     self._ready[k] = frame

@@ -47,12 +47,14 @@ def ring_path(session: str) -> Path:
 class _Mapped:
     def __init__(self, path: Path, size: int, create: bool) -> None:
         self.path = path
-        if create:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        if create:   # a new file (new inode): readers of a dead ring keep their old mapping
+            path.unlink(missing_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
             os.ftruncate(fd, size)
         else:
             fd = os.open(path, os.O_RDWR)
             size = os.fstat(fd).st_size
+        self.inode = os.fstat(fd).st_ino
         try:
             self.mm = mmap.mmap(fd, size)
         finally:
@@ -149,13 +151,27 @@ class RingError(RuntimeError):
 
 
 class RingReader:
-    """Reads audio from a ring created by `scorewright serve` (Python side of the plugins)."""
+    """Reads audio from a ring created by `scorewright serve` (Python side of the plugins).
 
-    def __init__(self, session: str = "default", path: Path | str | None = None) -> None:
+    A new reader starts at the newest audio (`latest=True`, keeping `keep` pairs), so a reader
+    that restarts never plays stale sound. When the server dies and a new one creates the ring
+    again, `blocks()` notices (heartbeat, new file) and reattaches on its own.
+    """
+
+    def __init__(self, session: str = "default", path: Path | str | None = None,
+                 latest: bool = True, keep: int = 0) -> None:
         self.path = Path(path) if path else ring_path(session)
+        self.session, self.keep = session, keep
+        self.underruns = 0
+        self.reattached = 0
+        self._attach()
+        if latest:
+            self.skip_to_latest(keep)
+
+    def _attach(self) -> None:
         if not self.path.exists():
             raise RingError(f"no audio ring at {self.path}: is `scorewright serve` running "
-                            f"with --ring {session}?")
+                            f"with --ring {self.session}?")
         self._m = _Mapped(self.path, 0, create=False)
         m = self._m
         if bytes(m.mm[0:8]) != MAGIC or int(m.u32[2]) != VERSION:
@@ -163,8 +179,27 @@ class RingReader:
         self.sample_rate, self.channels, self.capacity = int(m.u32[3]), int(m.u32[4]), int(m.u32[5])
         m.data = np.frombuffer(m.mm, dtype="<f4", offset=HEADER_BYTES).reshape(self.capacity,
                                                                                 self.channels)
-        self.underruns = 0
 
+    def replaced(self) -> bool:
+        """True when the ring file now is another ring (a restarted server)."""
+        try:
+            return os.stat(self.path).st_ino != self._m.inode
+        except OSError:
+            return False
+
+    def reattach(self) -> bool:
+        """Attach to the ring the (restarted) server created; True if it did."""
+        if not self.replaced():
+            return False
+        try:
+            old = self._m
+            self._attach()
+            old.close()
+        except (RingError, OSError, ValueError):
+            return False
+        self.skip_to_latest(self.keep)
+        self.reattached += 1
+        return True
     @property
     def available(self) -> int:
         return int(self._m.u64[_WRITE]) - int(self._m.u64[_READ])
@@ -201,16 +236,18 @@ class RingReader:
         return out
 
     def blocks(self, block: int = 1920, timeout: float = 2.0, poll: float = 0.005):
-        """Yield [block, 2] arrays as the writer produces them; stops after `timeout` seconds
-        without audio or when the writer closes."""
+        """Yield [block, 2] arrays as the writer produces them; reattaches to a restarted
+        server's ring; stops after `timeout` seconds without audio or when the writer closes."""
         waited = 0.0
         while True:
             if self.available >= block:
                 waited = 0.0
                 yield self.read(block)
-            elif self.writer_closed or waited >= timeout:
+            elif self.writer_closed and not self.replaced() or waited >= timeout:
                 return
             else:
+                if self.heartbeat_age > 0.5 or self.writer_closed:
+                    self.reattach()
                 time.sleep(poll)
                 waited += poll
 
