@@ -5,9 +5,10 @@ sample generated under the new conditioning is due to play (its position in the 
 which the server returns in the reply as `due`). Also reports the middleware's own share
 (message received -> conditioning applied to a generated frame) from the server's telemetry.
 
-    python bench/bench_latency.py [--messages 300] [--lookahead 3]
+    python bench/bench_latency.py [--messages 300] [--lookahead 1 2 3 4] [--load]
 
-Prints one JSON line.
+--load keeps a busy process spinning on the CPU (a game next door). Prints one JSON line per
+lookahead setting, with a histogram of latencies in 10 ms bins.
 """
 
 from __future__ import annotations
@@ -39,13 +40,24 @@ def free_port() -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--messages", type=int, default=300)
-    ap.add_argument("--lookahead", type=int, default=3)
+    ap.add_argument("--lookahead", type=int, nargs="+", default=[3])
+    ap.add_argument("--load", action="store_true", help="run a busy process on the second core")
     args = ap.parse_args()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.load else None
+    try:
+        for lookahead in args.lookahead:
+            print(json.dumps(measure(args.messages, lookahead, args.load)), flush=True)
+    finally:
+        if busy:
+            busy.kill()
+
+
+def measure(messages: int, lookahead: int, loaded: bool) -> dict:
     control, audio = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve",
                              str(MAPS / "demo.yaml"), "--control-port", str(control),
                              "--audio-port", str(audio), "--tcp-port", "0",
-                             "--ring", f"bench-{uuid.uuid4().hex[:6]}", "--lookahead", str(args.lookahead)],
+                             "--ring", f"bench-{uuid.uuid4().hex[:6]}", "--lookahead", str(lookahead)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
     try:
         deadline = time.monotonic() + 60
@@ -59,7 +71,7 @@ def main() -> None:
         time.sleep(1.0)                  # let the stream settle
         rng = random.Random(0)
         latencies = []
-        for i in range(args.messages):
+        for i in range(messages):
             time.sleep(rng.uniform(0.02, 0.12))   # land anywhere inside a frame
             sent = time.time()
             if i % 2:
@@ -74,13 +86,16 @@ def main() -> None:
         proc.terminate()
         proc.wait(10)
     lat = np.array(latencies)
-    print(json.dumps({
-        "bench": "control_latency", "backend": status["backend"], "lookahead_frames": args.lookahead,
-        "messages": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 2),
+    edges = np.arange(0, max(200, int(lat.max()) + 10) + 10, 10)
+    counts, _ = np.histogram(lat, edges)
+    return {
+        "bench": "control_latency", "backend": status["backend"], "lookahead_frames": lookahead,
+        "cpu_loaded": loaded, "messages": len(lat), "p50_ms": round(float(np.percentile(lat, 50)), 2),
         "p95_ms": round(float(np.percentile(lat, 95)), 2), "max_ms": round(float(lat.max()), 2),
         "middleware_apply_p95_ms": status["apply_ms_p95"], "underruns": status["underruns"],
+        "histogram_10ms": {f"{int(e)}": int(n) for e, n in zip(edges, counts, strict=False) if n},
         "bar_p95_ms": 150.0,
-    }))
+    }
 
 
 if __name__ == "__main__":

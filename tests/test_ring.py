@@ -117,16 +117,19 @@ def test_missing_ring_says_what_to_do():
         RingReader(f"nope-{uuid.uuid4().hex[:6]}")
 
 
-def test_live_ring_is_refused_and_stale_one_replaced(tmp_path):
+def test_live_ring_is_refused_and_dead_ones_replaced(tmp_path):
     from scorewright.transport.shm import RingInUse
     path = tmp_path / "ring"
     live = RingWriter(path=path, capacity_frames=480)
     with pytest.raises(RingInUse, match="--ring"):
         RingWriter(path=path, capacity_frames=480)
-    live._m.u64[5] = 0                      # heartbeat from long ago: the writer died
-    replacement = RingWriter(path=path, capacity_frames=480)
-    assert replacement.write_pos == 0
-    replacement.close()
+    live._m.u32[13] = 2 ** 31 - 2            # its process is gone (SIGKILL): replaced at once
+    second = RingWriter(path=path, capacity_frames=480)
+    assert second.write_pos == 0
+    second._m.u32[13] = 0                    # writer unknown...
+    second._m.u64[5] = 0                     # ...and its heartbeat stopped long ago: stale
+    third = RingWriter(path=path, capacity_frames=480)
+    third.close()
 
 
 def test_restarted_reader_starts_at_the_newest_audio(tmp_path):

@@ -216,7 +216,8 @@ class StreamStats:
 
 class PacedStream:
     """Runs an Engine in real time: frame k is published at t0 + (k - lookahead + 1) * 40 ms,
-    so it is due to play (its stream position) at t0 + k * 40 ms."""
+    so it is due to play (its stream position) at t0 + k * 40 ms. A frame that is late may still
+    go out until `late_deadline`; after that it is replaced by a fade and counted."""
 
     def __init__(self, engine: Engine, sinks: list[Sink], lookahead: int = 3) -> None:
         if lookahead < 1:
@@ -233,6 +234,10 @@ class PacedStream:
 
     def publish_time(self, k: int) -> float:
         return self.t0 + (k - self.lookahead + 1) * FRAME_SECONDS
+
+    def late_deadline(self, k: int) -> float:
+        """Latest time frame k may still be published: readers keep one frame plus 10 ms."""
+        return max(self.publish_time(k) + 0.005, self.due_time(k) - FRAME_SECONDS - 0.010)
 
     def due_time(self, k: int) -> float:
         """perf_counter time at which frame k is due to play."""
@@ -300,6 +305,12 @@ class PacedStream:
             if delay > 0 and self._stop.wait(delay):
                 break
             with self._cv:
+                deadline = self.late_deadline(k)
+                while k not in self._ready and not self._stop.is_set():
+                    remaining = deadline - time.perf_counter()
+                    if remaining <= 0:
+                        break
+                    self._cv.wait(remaining)     # a late frame is still fine while audio is buffered
                 frame = self._ready.pop(k, None)
                 self._published = k
                 depth = self._generated - k + self.lookahead - 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -118,8 +119,24 @@ def _mark(file: str, m: yaml.Mark) -> _Mark:
     return _Mark(file, m.line + 1, m.column + 1, quoted)
 
 
+MAX_DEPTH = 32            # nesting a map needs is far below this
+MAX_NODES = 200_000       # also stops alias bombs ("billion laughs")
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+class _TooBig(Exception):
+    pass
+
+
 def _to_python(node: yaml.Node, path: Path_, pos: Positions, file: str) -> Any:
     pos.values[path] = _mark(file, node.start_mark)
+    if len(path) > MAX_DEPTH or len(pos.values) > MAX_NODES:
+        raise _TooBig(f"the document is nested deeper than {MAX_DEPTH} levels or has more than "
+                      f"{MAX_NODES} values (recursive or exploding aliases?)")
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        pos.problem(path, f"unsupported YAML tag {node.tag!r}; use plain lists and mappings")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
@@ -135,7 +152,15 @@ def _to_python(node: yaml.Node, path: Path_, pos: Positions, file: str) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(v, path + (i,), pos, file) for i, v in enumerate(node.value)]
-    return _constructor.construct_object(node, deep=True)
+    try:
+        value = _constructor.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError as e:
+        pos.problem(path, f"unsupported YAML value ({e.problem}); use plain strings, numbers, "
+                    "lists and mappings")
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        pos.problem(path, f"bad value {value}: expected a finite number")
+    return value
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
@@ -149,9 +174,14 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Positions]:
         raise MapError([Problem(file, line, col, "", f"YAML syntax: {e.problem or e}")]) from None
     except yaml.YAMLError as e:
         raise MapError([Problem(file, 1, 1, "", f"YAML: {e}")]) from None
+    except RecursionError:
+        raise MapError([Problem(file, 1, 1, "", "the document is nested too deeply")]) from None
     if node is None:
         raise MapError([Problem(file, 1, 1, "", "the file is empty; expected a state map")])
-    return _to_python(node, (), pos, file), pos
+    try:
+        return _to_python(node, (), pos, file), pos
+    except (_TooBig, RecursionError) as e:
+        raise MapError([Problem(file, 1, 1, "", str(e) or "the document is nested too deeply")]) from None
 
 
 def _schema_problems(data: Any, pos: Positions, the_schema: dict) -> None:

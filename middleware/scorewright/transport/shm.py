@@ -6,7 +6,7 @@ Layout (little-endian), documented byte by byte in docs/protocol.md:
     8  u32 version               32 u64 read_pos
     12 u32 sample_rate           40 u64 heartbeat_ns (writer's wall clock, Unix ns)
     16 u32 channels              48 u32 flags (bit 0: writer open, bit 1: writer closed)
-    20 u32 capacity_frames       52..63 padding; 64.. float32 interleaved data
+    20 u32 capacity_frames       52 u32 writer_pid; 56..63 padding; 64.. float32 data
 
 Positions are written with single aligned 8-byte stores, the data before the position that
 publishes it, so a reader never sees a torn frame (x86-64/ARM64 ordering of aligned stores on
@@ -33,6 +33,7 @@ FLAG_OPEN, FLAG_CLOSED = 1, 2
 # u64 slots in the header
 _WRITE, _READ, _HEARTBEAT = 3, 4, 5
 _FLAGS_U32 = 12
+_PID_U32 = 13
 
 
 def ring_path(session: str) -> Path:
@@ -86,9 +87,21 @@ def _live_writer(path: Path) -> bool:
     if len(head) < HEADER_BYTES or head[:8] != MAGIC:
         return False
     heartbeat = int(np.frombuffer(head, "<u8")[_HEARTBEAT])
-    flags = int(np.frombuffer(head, "<u4")[_FLAGS_U32])
-    return bool(flags & FLAG_OPEN) and not flags & FLAG_CLOSED and \
-        (time.time_ns() - heartbeat) / 1e9 < STALE_AFTER_S
+    flags, pid = (int(x) for x in np.frombuffer(head, "<u4")[[_FLAGS_U32, _PID_U32]])
+    if not flags & FLAG_OPEN or flags & FLAG_CLOSED or (time.time_ns() - heartbeat) / 1e9 >= STALE_AFTER_S:
+        return False
+    return pid == 0 or _pid_alive(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is a process with this id running here? (A killed writer's ring is stale at once.)"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
 
 
 class RingWriter:
@@ -109,6 +122,7 @@ class RingWriter:
         m.mm[0:8] = MAGIC
         m.u32[2], m.u32[3], m.u32[4], m.u32[5] = VERSION, sample_rate, channels, capacity_frames
         m.data = np.frombuffer(m.mm, dtype="<f4", offset=HEADER_BYTES).reshape(capacity_frames, channels)
+        m.u32[_PID_U32] = os.getpid()
         m.u32[_FLAGS_U32] = FLAG_OPEN
         self.dropped = 0
         self.heartbeat()
