@@ -87,6 +87,7 @@ class Engine:
         self.apply_ms: deque[float] = deque(maxlen=2000)
         self.recorder: Callable[[int, Message], None] | None = None
         self.steps = 0                               # frames produced, paused ones included
+        self.stream_offset = 0                       # stream frame index - steps (serve skips)
         self._next_director: Director | None = None
         backend.reset(director.seed)
 
@@ -95,7 +96,8 @@ class Engine:
         return self.director.frame
 
     def handle(self, msg: Message) -> dict:
-        """Apply a game-state message; returns the reply fields (raises ProtocolError)."""
+        """Apply a game-state message; returns the reply fields (raises ProtocolError):
+        `frame` is the stream index of the first frame generated under it."""
         try:
             with self.lock:
                 d, f = self.director, msg.fields
@@ -116,7 +118,7 @@ class Engine:
                 else:
                     raise ProtocolError("unsupported", f"'{msg.kind}' is not a game-state message")
                 self._received.append(time.perf_counter())
-                return {"frame": d.frame}
+                return {"frame": self.steps + self.stream_offset}
         except InputError as e:
             raise ProtocolError(e.code, str(e), msg.id) from None
 
@@ -278,6 +280,7 @@ class PacedStream:
             if delay > 0 and self._stop.wait(delay):
                 break
             t = time.perf_counter()
+            self.engine.stream_offset = k - self.engine.steps
             try:
                 frame = self.engine.step()
             except Exception:   # a backend fault must never stop the stream
