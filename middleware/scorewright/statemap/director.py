@@ -73,6 +73,7 @@ class _StingerState:
     start_beat: float
     end_beat: float
     gain: float = 0.0
+    ended: bool = False          # its `then` states were set
 
 
 @dataclass
@@ -428,10 +429,10 @@ class Director:
             return weights
         step = 1.0 if st.stinger.fade_ms <= 0 else FRAME_SECONDS * 1000 / st.stinger.fade_ms
         st.gain = min(1.0, st.gain + step) if self.beat < st.end_beat else max(0.0, st.gain - step)
-        if self.beat >= st.end_beat and st.stinger.then_state:
+        if self.beat >= st.end_beat and not st.ended:
+            st.ended = True
             for group, value in st.stinger.then_state.items():
                 self.set_state(group, value)
-            st.stinger = _without_then(st.stinger)
         if st.gain <= 0.0 and self.beat >= st.end_beat:
             self._stinger = None
             return weights
@@ -509,11 +510,6 @@ class Director:
             return 0
         root = key[0] % 12
         return root - 12 if root > 6 else root
-
-
-def _without_then(s: Stinger) -> Stinger:
-    from dataclasses import replace
-    return replace(s, then_state={})
 
 
 def motif_states(motif: Motif, b0: float, b1: float) -> list[tuple[int, int]]:

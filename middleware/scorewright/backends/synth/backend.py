@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -146,5 +147,4 @@ class SynthBackend:
 
 
 def _advanced(cond: Conditioning, beats: float) -> Conditioning:
-    from dataclasses import replace
     return replace(cond, beat=cond.beat + beats)
