@@ -5,6 +5,7 @@ import numpy as np
 from scorewright.audio import FRAME_SAMPLES
 from scorewright.conditioning import Conditioning
 from scorewright.engine import Engine, PacedStream, fade_out
+from scorewright.protocol import check
 from scorewright.statemap.director import Director
 from scorewright.statemap.load import load
 
@@ -87,7 +88,6 @@ def test_fade_out_is_continuous_with_the_last_frame():
 
 
 def test_messages_apply_from_the_next_frame(write_map):
-    from scorewright.protocol import check
     engine = make_engine(write_map)
     for _ in range(3):
         engine.step()
@@ -97,7 +97,6 @@ def test_messages_apply_from_the_next_frame(write_map):
 
 
 def test_pause_fades_then_silence_and_resume(write_map):
-    from scorewright.protocol import check
     engine = make_engine(write_map)
     engine.step()
     engine.handle(check({"type": "transport", "cmd": "pause"}))
@@ -107,3 +106,21 @@ def test_pause_fades_then_silence_and_resume(write_map):
     engine.handle(check({"type": "transport", "cmd": "play"}))
     c = engine.step().pcm
     assert np.abs(c[:10]).max() < np.abs(c[-200:]).max()     # fades back in
+
+
+def test_replaced_director_takes_over_at_the_bar(write_map):
+    engine = make_engine(write_map)           # MAP: 120 bpm, a bar = 50 frames
+    for _ in range(10):
+        engine.step()
+    engine.handle(check({"type": "state", "group": "area", "value": "cave"}))
+    new = Director(load(write_map(MAP.replace('calm: {prompt: "calm", weight: 1}',
+                                              'calm: {prompt: "calm", weight: 1}\n  extra: {prompt: "x"}'),
+                                  "edited.yaml")), fake_embed)
+    engine.replace_director(new)
+    switched = None
+    for k in range(10, 60):
+        engine.step()
+        if engine.director is new and switched is None:
+            switched = k
+    assert switched == 50                     # beat 4.0 lies in frame 50
+    assert new.frame == 60 and new.states["area"] == "cave"   # clock and game state carried over
