@@ -21,6 +21,7 @@ GAME_LEAD_CHANNEL = 10
 ROLES = ("pad", "bass", "lead")
 ROLE_LEVEL = {"pad": 0.55, "bass": 0.8, "lead": 0.72}
 FALLBACK_DRUMS = "folk"     # played when drums are forced on but the mix has none
+CROSSFADE_BEATS = 1.0       # slot gains move from 0 to 1 over this many beats
 
 
 @dataclass(order=True)
@@ -133,15 +134,16 @@ class Arranger:
             self.pending_dominant = best
 
     def advance_gains(self, beats: float, beats_per_bar: int, drums: int) -> None:
-        """Move slot gains toward their targets: a full cross-fade takes one bar."""
-        rate = beats / beats_per_bar
+        """Move slot gains toward their targets: a full cross-fade takes one beat (the director
+        already fades style weights over the map's fade times; this only smooths the joins)."""
+        rate = beats / CROSSFADE_BEATS
         for s in self.slots:
             s.gain = min(s.target, s.gain + rate) if s.target > s.gain else max(s.target, s.gain - rate)
             if s.gain == 0.0 and s.target == 0.0:
                 s.preset = None
         want = 1.0 if drums != 0 else 0.0
-        self.drum_gain = min(want, self.drum_gain + 2 * rate) if want > self.drum_gain else max(
-            want, self.drum_gain - 2 * rate)
+        self.drum_gain = min(want, self.drum_gain + rate) if want > self.drum_gain else max(
+            want, self.drum_gain - rate)
 
     # -- events ------------------------------------------------------------------------
     def step_events(self, step: int, beats_per_bar: int, temperature: float,

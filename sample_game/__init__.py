@@ -1,0 +1,1 @@
+"""Scorewright sample game: a small top-down game that drives the middleware."""

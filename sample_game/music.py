@@ -1,0 +1,169 @@
+"""The game's link to Scorewright: start or find a server, send game state, play the stream.
+
+Audio comes from the shared-memory ring (or the ZMQ PUB socket with transport="zmq") and is
+played through a pygame mixer channel with one block playing and at most one queued, so the
+game itself adds at most two 40 ms frames of latency.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import wave
+from pathlib import Path
+
+import numpy as np
+import pygame
+
+from scorewright.client import AudioSubscriber, Client, RingReader
+from scorewright.protocol import encode
+
+MAP = Path(__file__).with_name("music.yaml")
+BLOCK = 1920
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MusicLink:
+    def __init__(self, connect: str | None = None, transport: str = "ring",
+                 record: str | None = None) -> None:
+        self.server: subprocess.Popen | None = None
+        if connect is None:
+            connect = self._start_server()
+        self.client = self._connect(connect)
+        status = self.client.status
+        self.transport = transport
+        if transport == "ring" and status.get("ring"):
+            self.ring: RingReader | None = RingReader(path=status["ring"], keep=BLOCK)
+            self.sub: AudioSubscriber | None = None
+        else:
+            self.ring, self.sub = None, AudioSubscriber(status["audio"])
+        self.channel = pygame.mixer.Channel(0)
+        self.status: dict = dict(status)
+        self.sent: dict[int, float] = {}
+        self.latency_ms: float | None = None
+        self.frames_played = 0
+        self.gaps = 0
+        self.max_gap_ms = 0.0
+        self._starved_since: float | None = None
+        self._last: dict[str, object] = {}
+        self._notes_off_at: float | None = None
+        self._status_due = 0.0
+        self._wav = None
+        if record:
+            self._wav = wave.open(record, "wb")
+            self._wav.setnchannels(2)
+            self._wav.setsampwidth(2)
+            self._wav.setframerate(48000)
+
+    # -- server -------------------------------------------------------------------------
+    def _start_server(self) -> str:
+        control, audio = _free_port(), _free_port()
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve", str(MAP),
+             "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0",
+             "--ring", f"game-{uuid.uuid4().hex[:8]}"], stdin=subprocess.DEVNULL)
+        return f"tcp://127.0.0.1:{control}"
+
+    def _connect(self, address: str) -> Client:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return Client.connect(address, timeout=1.0, name="sample-game")
+            except ConnectionError:
+                if self.server is None or self.server.poll() is not None or time.monotonic() > deadline:
+                    raise ConnectionError(f"no Scorewright server at {address}") from None
+
+    # -- game state out -----------------------------------------------------------------
+    def _send(self, kind: str, key: str, current, **fields) -> None:
+        """Send only changes."""
+        if self._last.get(key) == current:
+            return
+        self._last[key] = current
+        msg_id = self.client.send(kind, **fields)
+        self.sent[msg_id] = time.time()
+
+    def update_state(self, area: str, boss: bool, danger: float) -> None:
+        self._send("state", "area", area, group="area", value=area)
+        self._send("state", "boss", boss, group="boss", value="fighting" if boss else "absent")
+        self._send("set", "danger", round(danger, 2), param="danger", value=round(danger, 2))
+
+    def event(self, name: str) -> None:
+        self.sent[self.client.send("event", name=name)] = time.time()
+
+    def gem_motif(self) -> None:
+        """A pickup plays a motif through `notes`."""
+        self.client.send("notes", on=[76, 79, 84])
+        self._notes_off_at = time.monotonic() + 0.3
+
+    def pause(self, paused: bool) -> None:
+        self.client.send("transport", cmd="pause" if paused else "play")
+
+    def poll(self) -> None:
+        """Replies (latency from `due`) and a status refresh 4 times a second; never blocks."""
+        if self._notes_off_at and time.monotonic() > self._notes_off_at:
+            self.client.send("notes", off=[76, 79, 84])
+            self._notes_off_at = None
+        for reply in self.client.poll_replies():
+            if reply.get("type") == "status":
+                self.status = reply
+            elif reply.get("type") == "ok" and reply.get("id") in self.sent and "due" in reply:
+                queued = 1 if self.channel.get_queue() is not None else 0
+                self.latency_ms = (reply["due"] - self.sent.pop(reply["id"])) * 1000 + queued * 40
+        if time.monotonic() > self._status_due:
+            self._status_due = time.monotonic() + 0.25
+            self.client._sock.send(encode({"type": "status", "id": "hud"}))
+
+    # -- audio in -----------------------------------------------------------------------
+    def _next_block(self) -> np.ndarray | None:
+        if self.ring is not None:
+            if self.ring.available < BLOCK:
+                if self.ring.heartbeat_age > 0.5:
+                    self.ring.reattach()
+                return None
+            return self.ring.read(BLOCK)
+        return self.sub.recv(0.0)
+
+    def pump(self) -> None:
+        """Keep one block playing and one queued."""
+        for _ in range(2):
+            if self.channel.get_busy() and self.channel.get_queue() is not None:
+                return
+            block = self._next_block()
+            if block is None:
+                if not self.channel.get_busy() and self.frames_played and self._starved_since is None:
+                    self._starved_since = time.monotonic()     # the speakers have nothing to play
+                return
+            if self._starved_since is not None:
+                self.gaps += 1
+                self.max_gap_ms = max(self.max_gap_ms, (time.monotonic() - self._starved_since) * 1000)
+                self._starved_since = None
+            pcm = np.round(np.clip(block, -1, 1) * 32767).astype("<i2")
+            sound = pygame.mixer.Sound(buffer=pcm.tobytes())
+            if self.channel.get_busy():
+                self.channel.queue(sound)
+            else:
+                self.channel.play(sound)
+            self.frames_played += 1
+            if self._wav is not None:
+                self._wav.writeframes(pcm.tobytes())
+
+    def close(self) -> None:
+        if self._wav is not None:
+            self._wav.close()
+        for closer in (self.ring, self.sub, self.client):
+            if closer is not None:
+                closer.close()
+        if self.server is not None:
+            self.server.terminate()
+            try:
+                self.server.wait(10)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
