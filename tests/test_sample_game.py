@@ -71,3 +71,17 @@ def test_screenshots_are_not_blank(autoplay):
 def test_game_stops_the_server_it_started(autoplay):
     _, stats = autoplay
     assert stats["ring"] and not Path(stats["ring"]).exists()
+
+
+def test_connects_to_a_running_server_over_zmq(serve, tmp_path):
+    srv = serve(ROOT / "sample_game" / "music.yaml")
+    srv.wait_ready().close()
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+    cmd = [sys.executable, "-m", "sample_game", "--autoplay", "6", "--connect", srv.control_addr,
+           "--transport", "zmq", "--stats", str(tmp_path / "stats.json")]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["transport"] == "zmq" and not stats["started_server"]
+    assert stats["frames_played"] >= 4 * 25 and stats["max_gap_ms"] <= 40, stats
+    assert srv.proc.poll() is None               # a server the game did not start keeps running
