@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pygame
 
+from scorewright.trace import note_name
+
 from .world import AREA_W, AREAS, H, World
 
 BG = {"meadow": (46, 94, 62), "cave": (34, 32, 48), "castle": (70, 62, 74)}
@@ -69,7 +71,7 @@ class View:
         self.text("paused: Esc to resume, Q to quit", (W / 2, H / 2), self.font, INK, centre=True)
 
     def hud(self, status: dict, link, fps: float) -> None:
-        panel = pygame.Surface((330, 300), pygame.SRCALPHA)
+        panel = pygame.Surface((330, 320), pygame.SRCALPHA)
         panel.fill((10, 10, 16, 200))
         self.screen.blit(panel, (W - 340, 10))
         x, y = W - 330, 18
@@ -84,7 +86,8 @@ class View:
         params = " ".join(f"{k} {v:.2f}" for k, v in status.get("params", {}).items())
         states = " ".join(f"{k}={v}" for k, v in status.get("states", {}).items())
         latency = f"{link.latency_ms:.0f} ms" if link.latency_ms is not None else "-"
-        lines = [params, states, f"tempo {status.get('tempo') or 0:.0f} bpm   drums "
+        notes = ",".join(note_name(n) for n in status.get("notes", [])[:6]) or "-"
+        lines = [params, states, f"notes {notes}", f"tempo {status.get('tempo') or 0:.0f} bpm   drums "
                  f"{ {1: 'on', 0: 'off'}.get(status.get('drums'), 'free') }",
                  f"rules: {', '.join(status.get('rules', [])) or '-'}",
                  f"frame cost p50 {status.get('cost_ms_p50', 0):.1f} / "

@@ -365,6 +365,7 @@ class Server:
             "weights": cond.weights if cond else {},
             "tempo": round(cond.tempo_bpm, 2) if cond else None,
             "drums": cond.drums if cond else None,
+            "notes": [int(n) for n in np.flatnonzero(cond.notes >= 1)] if cond else [],
         }
 
     def status_line(self) -> str:
