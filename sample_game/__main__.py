@@ -30,7 +30,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    pygame.mixer.pre_init(48000, -16, 2, 512)
+    pygame.mixer.pre_init(48000, -16, 2, 480)         # 10 ms device buffer
     pygame.init()
     pygame.display.set_caption("Scorewright sample game")
     screen = pygame.display.set_mode((W, H))
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     view.title()
     pygame.display.flip()
     link = MusicLink(args.connect, args.transport, args.record)
+    link.start_audio()
     world, bot = World(), Bot() if args.autoplay else None
     scene, hud, paused = "title", bool(args.autoplay), False
     started = time.monotonic()
@@ -112,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
                     pygame.image.save(screen, os.path.join(args.screenshots, "hud_combat.png"))
                     shots["combat"] = True
             link.poll()
-            link.pump()
             pygame.display.flip()
     except KeyboardInterrupt:
         pass
@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                  "fps_p5": 1 / sorted(frame_times)[int(len(frame_times) * 0.95)] if frame_times else 0,
                  "deaths": world.deaths, "won": world.won, "gaps": link.gaps,
                  "max_gap_ms": round(link.max_gap_ms, 1), "frames_played": link.frames_played,
+                 "max_arrival_gap_ms": round(link.max_arrival_gap_ms, 1),
+                 "stream_lost": link.sub.lost if link.sub is not None else 0,
                  "underruns": link.status.get("underruns"), "bot_phase": bot.phase if bot else None,
                  "marks": marks, "ring": link.status.get("ring"), "transport": link.transport,
                  "started_server": link.server is not None}

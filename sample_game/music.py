@@ -2,7 +2,8 @@
 
 Audio comes from the shared-memory ring (or the ZMQ PUB socket with transport="zmq") and is
 played through a pygame mixer channel with one block playing and at most one queued, so the
-game itself adds at most two 40 ms frames of latency.
+game itself adds at most two 40 ms frames of latency. A feeder thread tops the channel up every
+5 ms, so a stutter in the game loop never starves the speakers.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import wave
@@ -23,6 +25,8 @@ from scorewright.protocol import encode
 
 MAP = Path(__file__).with_name("music.yaml")
 BLOCK = 1920
+TARGET_FILL = 3 * BLOCK      # stream audio kept waiting in the ring (the server runs lookahead 4)
+MAX_DRIFT = 0.1              # playback rate correction limit (+-10 %)
 
 
 def _free_port() -> int:
@@ -53,10 +57,17 @@ class MusicLink:
         self.gaps = 0
         self.max_gap_ms = 0.0
         self._starved_since: float | None = None
+        self._primed = False
+        self._fifo = np.zeros((0, 2), dtype=np.float32)
+        self._last_arrival: float | None = None
+        self._ring_seen = -1
+        self.max_arrival_gap_ms = 0.0
         self._last: dict[str, object] = {}
         self._notes_off_at: float | None = None
         self._status_due = 0.0
         self._wav = None
+        self._stop = threading.Event()
+        self._feeder = threading.Thread(target=self._feed, name="game-audio", daemon=True)
         if record:
             self._wav = wave.open(record, "wb")
             self._wav.setnchannels(2)
@@ -69,6 +80,7 @@ class MusicLink:
         self.server = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve", str(MAP),
              "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0",
+             "--lookahead", "4",
              "--ring", f"game-{uuid.uuid4().hex[:8]}"], stdin=subprocess.DEVNULL)
         return f"tcp://127.0.0.1:{control}"
 
@@ -122,14 +134,54 @@ class MusicLink:
             self.client._sock.send(encode({"type": "status", "id": "hud"}))
 
     # -- audio in -----------------------------------------------------------------------
-    def _next_block(self) -> np.ndarray | None:
+    def _arrived(self) -> None:
+        """New stream audio came in: track the longest wait between arrivals."""
+        now = time.monotonic()
+        if self._last_arrival is not None:
+            self.max_arrival_gap_ms = max(self.max_arrival_gap_ms, (now - self._last_arrival) * 1000)
+        self._last_arrival = now
+
+    def _available(self) -> int:
         if self.ring is not None:
-            if self.ring.available < BLOCK:
-                if self.ring.heartbeat_age > 0.5:
-                    self.ring.reattach()
+            if self.ring.heartbeat_age > 0.5:
+                self.ring.reattach()
+            if self.ring.write_pos != self._ring_seen:
+                self._ring_seen = self.ring.write_pos
+                self._arrived()
+            return self.ring.available
+        while (block := self.sub.recv(0.0)) is not None:      # PUB: collect into a small FIFO
+            self._fifo = np.concatenate([self._fifo, block])[-8 * BLOCK:]
+            self._arrived()
+        return len(self._fifo)
+
+    def _read(self, n: int) -> np.ndarray:
+        if self.ring is not None:
+            return self.ring.read(n)
+        out, self._fifo = self._fifo[:n], self._fifo[n:]
+        return out
+
+    def _next_block(self) -> np.ndarray | None:
+        """One 40 ms block for the speakers, drift-compensated.
+
+        The sound card's clock never runs at exactly the server's rate (SDL's dummy driver is
+        several % fast), so the block is resampled from slightly more or fewer stream samples
+        to hold about TARGET_FILL samples in the ring: a real device drifts by ~0.01 %, which
+        this corrects inaudibly; playback starts (and restarts) only at the target fill.
+        """
+        fill = self._available()
+        if not self._primed:
+            if fill < TARGET_FILL:
                 return None
-            return self.ring.read(BLOCK)
-        return self.sub.recv(0.0)
+            self._primed = True
+        ratio = min(max(1.0 + MAX_DRIFT * (fill - TARGET_FILL) / BLOCK, 1 - MAX_DRIFT), 1 + MAX_DRIFT)
+        take = min(int(round(BLOCK * ratio)), fill)     # short of audio: stretch what there is
+        if take < BLOCK * (1 - 2 * MAX_DRIFT):
+            return None
+        src = self._read(take)
+        if take == BLOCK:
+            return src
+        pos = np.linspace(0, take - 1, BLOCK)
+        return np.stack([np.interp(pos, np.arange(take), src[:, c]) for c in range(2)], axis=1)
 
     def pump(self) -> None:
         """Keep one block playing and one queued."""
@@ -140,6 +192,7 @@ class MusicLink:
             if block is None:
                 if not self.channel.get_busy() and self.frames_played and self._starved_since is None:
                     self._starved_since = time.monotonic()     # the speakers have nothing to play
+                    self._primed = False
                 return
             if self._starved_since is not None:
                 self.gaps += 1
@@ -155,7 +208,18 @@ class MusicLink:
             if self._wav is not None:
                 self._wav.writeframes(pcm.tobytes())
 
+    def start_audio(self) -> None:
+        sys.setswitchinterval(0.001)   # the feeder thread gets the GIL within 1 ms of asking
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        while not self._stop.wait(0.005):
+            self.pump()
+
     def close(self) -> None:
+        self._stop.set()
+        if self._feeder.is_alive():
+            self._feeder.join(2)
         if self._wav is not None:
             self._wav.close()
         for closer in (self.ring, self.sub, self.client):

@@ -77,19 +77,3 @@ def high_band_share(pcm: np.ndarray, cutoff: float = 6000.0, sr: int = SAMPLE_RA
     spec = np.abs(np.fft.rfft(mono(pcm))) ** 2
     freqs = np.fft.rfftfreq(len(mono(pcm)), 1.0 / sr)
     return float(spec[freqs > cutoff].sum() / max(spec.sum(), 1e-20))
-
-
-def chroma(pcm: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Unit 12-bin pitch-class profile (80 Hz-4 kHz): which notes, hence which key, sound."""
-    x = mono(pcm)
-    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
-    freqs = np.fft.rfftfreq(len(x), 1.0 / sr)
-    ok = (freqs > 80) & (freqs < 4000)
-    pitch_class = np.round(12 * np.log2(freqs[ok] / 440.0) + 69).astype(int) % 12
-    c = np.bincount(pitch_class, weights=spec[ok], minlength=12)
-    return c / max(float(np.linalg.norm(c)), 1e-20)
-
-
-def chroma_distance(a: np.ndarray, b: np.ndarray, sr: int = SAMPLE_RATE) -> float:
-    """1 - cosine similarity of two excerpts' pitch-class profiles (0 = same harmony)."""
-    return 1.0 - float(chroma(a, sr) @ chroma(b, sr))

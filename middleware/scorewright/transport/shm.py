@@ -219,6 +219,11 @@ class RingReader:
         return int(self._m.u64[_WRITE]) - int(self._m.u64[_READ])
 
     @property
+    def write_pos(self) -> int:
+        """Sample pairs the writer has produced so far."""
+        return int(self._m.u64[_WRITE])
+
+    @property
     def writer_closed(self) -> bool:
         return bool(int(self._m.u32[_FLAGS_U32]) & FLAG_CLOSED)
 
