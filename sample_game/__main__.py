@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     view.title()
     pygame.display.flip()
     link = MusicLink(args.connect, args.transport, args.record)
+    gc.freeze()          # start-up objects leave the collector's view: no long GC pauses later
     link.start_audio()
     world, bot = World(), Bot() if args.autoplay else None
     scene, hud, paused = "title", bool(args.autoplay), False
@@ -121,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                  "fps_p5": 1 / sorted(frame_times)[int(len(frame_times) * 0.95)] if frame_times else 0,
                  "deaths": world.deaths, "won": world.won, "gaps": link.gaps,
                  "max_gap_ms": round(link.max_gap_ms, 1), "frames_played": link.frames_played,
-                 "max_arrival_gap_ms": round(link.max_arrival_gap_ms, 1),
+                 "max_arrival_gap_ms": round(link.max_arrival_gap_ms, 1), "gap_log": link.gap_log[:50],
                  "stream_lost": link.sub.lost if link.sub is not None else 0,
-                 "underruns": link.status.get("underruns"), "bot_phase": bot.phase if bot else None,
+                 "underruns": link.status.get("underruns"), "server_cost_ms_max": link.status.get("cost_ms_max"),
+                 "server_lookahead_low": link.status.get("lookahead_low"), "bot_phase": bot.phase if bot else None,
                  "marks": marks, "ring": link.status.get("ring"), "transport": link.transport,
                  "started_server": link.server is not None}
         link.close()

@@ -62,6 +62,7 @@ class MusicLink:
         self._last_arrival: float | None = None
         self._ring_seen = -1
         self.max_arrival_gap_ms = 0.0
+        self.gap_log: list[tuple[float, float]] = []     # (seconds heard, gap in ms)
         self._last: dict[str, object] = {}
         self._notes_off_at: float | None = None
         self._status_due = 0.0
@@ -195,8 +196,10 @@ class MusicLink:
                     self._primed = False
                 return
             if self._starved_since is not None:
+                gap_ms = (time.monotonic() - self._starved_since) * 1000
                 self.gaps += 1
-                self.max_gap_ms = max(self.max_gap_ms, (time.monotonic() - self._starved_since) * 1000)
+                self.max_gap_ms = max(self.max_gap_ms, gap_ms)
+                self.gap_log.append((round(self.frames_played * 0.04, 2), round(gap_ms, 1)))
                 self._starved_since = None
             pcm = np.round(np.clip(block, -1, 1) * 32767).astype("<i2")
             sound = pygame.mixer.Sound(buffer=pcm.tobytes())
