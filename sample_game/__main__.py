@@ -125,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                  "max_gap_ms": round(link.max_gap_ms, 1), "frames_played": link.frames_played,
                  "max_arrival_gap_ms": round(link.max_arrival_gap_ms, 1), "gap_log": link.gap_log[:50],
                  "stream_lost": link.sub.lost if link.sub is not None else 0,
-                 "underruns": link.status.get("underruns"), "server_cost_ms_max": link.status.get("cost_ms_max"),
-                 "server_lookahead_low": link.status.get("lookahead_low"), "bot_phase": bot.phase if bot else None,
+                 "underruns": link.status.get("underruns"),
+                 "server_cost_ms_max": link.status.get("cost_ms_max"),
+                 "server_lookahead_low": link.status.get("lookahead_low"),
+                 "bot_phase": bot.phase if bot else None,
                  "marks": marks, "ring": link.status.get("ring"), "transport": link.transport,
                  "started_server": link.server is not None}
         link.close()
