@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -26,15 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scorewright.client import Client
+from scorewright.client import wait_for_server
+from scorewright.transport import free_port
 
 MAPS = Path(__file__).resolve().parents[1] / "state_maps"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -60,14 +54,7 @@ def measure(messages: int, lookahead: int, loaded: bool) -> dict:
                              "--ring", f"bench-{uuid.uuid4().hex[:6]}", "--lookahead", str(lookahead)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client = Client.connect(f"tcp://127.0.0.1:{control}", timeout=1.0)
-                break
-            except ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
+        client = wait_for_server(f"tcp://127.0.0.1:{control}", process=proc)
         time.sleep(1.0)                  # let the stream settle
         rng = random.Random(0)
         latencies = []

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,15 +25,10 @@ import time
 import uuid
 from pathlib import Path
 
-from scorewright.client import AudioSubscriber, Client, RingReader
+from scorewright.client import AudioSubscriber, Client, RingReader, wait_for_server
+from scorewright.transport import free_port
 
 MAPS = Path(__file__).resolve().parents[1] / "state_maps"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -134,14 +128,7 @@ def main() -> int:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=os.environ)
     addr = f"tcp://127.0.0.1:{control}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                probe = Client.connect(addr, timeout=1.0)
-                break
-            except ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
+        probe = wait_for_server(addr, process=proc)
         ring_file = probe.status["ring"]
         time.sleep(2.0)                                       # warm up before measuring memory
         rss_start = rss_mb(proc.pid)

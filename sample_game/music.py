@@ -8,7 +8,6 @@ game itself adds at most two 40 ms frames of latency. A feeder thread tops the c
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
@@ -20,19 +19,14 @@ from pathlib import Path
 import numpy as np
 import pygame
 
-from scorewright.client import AudioSubscriber, Client, RingReader
+from scorewright.client import AudioSubscriber, Client, RingReader, wait_for_server
 from scorewright.protocol import encode
+from scorewright.transport import free_port
 
 MAP = Path(__file__).with_name("music.yaml")
 BLOCK = 1920
 TARGET_FILL = 3 * BLOCK      # stream audio kept waiting in the ring (the server runs lookahead 4)
 MAX_DRIFT = 0.1              # playback rate correction limit (+-10 %)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class MusicLink:
@@ -77,7 +71,7 @@ class MusicLink:
 
     # -- server -------------------------------------------------------------------------
     def _start_server(self) -> str:
-        control, audio = _free_port(), _free_port()
+        control, audio = free_port(), free_port()
         self.server = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve", str(MAP),
              "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0",
@@ -86,13 +80,9 @@ class MusicLink:
         return f"tcp://127.0.0.1:{control}"
 
     def _connect(self, address: str) -> Client:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                return Client.connect(address, timeout=1.0, name="sample-game")
-            except ConnectionError:
-                if self.server is None or self.server.poll() is not None or time.monotonic() > deadline:
-                    raise ConnectionError(f"no Scorewright server at {address}") from None
+        """A server we started may still be loading; one given with --connect must answer now."""
+        return wait_for_server(address, within=60.0 if self.server else 0.0, process=self.server,
+                               name="sample-game")
 
     # -- game state out -----------------------------------------------------------------
     def _send(self, kind: str, key: str, current, **fields) -> None:

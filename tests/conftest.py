@@ -1,12 +1,13 @@
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from scorewright.client import wait_for_server
+from scorewright.transport import free_port
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -20,12 +21,6 @@ def synth():
     """One SynthBackend for the session (loading the style model takes about a second)."""
     from scorewright.backends.synth.backend import SynthBackend
     return SynthBackend()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -58,16 +53,12 @@ class ServeProcess:
         return f"tcp://127.0.0.1:{self.audio}"
 
     def wait_ready(self, timeout: float = 30.0):
-        from scorewright.client import Client
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        try:
+            return wait_for_server(self.control_addr, within=timeout, process=self.proc)
+        except ConnectionError:
             if self.proc.poll() is not None:
-                raise RuntimeError("serve exited early:\n" + self.proc.stdout.read())
-            try:
-                return Client.connect(self.control_addr, timeout=1.0)
-            except ConnectionError:
-                continue
-        raise TimeoutError("serve did not answer")
+                raise RuntimeError("serve exited early:\n" + self.proc.stdout.read()) from None
+            raise
 
     def stop(self) -> str:
         if self.proc.poll() is None:

@@ -91,10 +91,6 @@ class Engine:
         self._next_director: Director | None = None
         backend.reset(director.seed)
 
-    @property
-    def next_frame(self) -> int:
-        return self.director.frame
-
     def handle(self, msg: Message) -> dict:
         """Apply a game-state message; returns the reply fields (raises ProtocolError):
         `frame` is the stream index of the first frame generated under it."""

@@ -26,7 +26,7 @@ import zmq
 from ..protocol import decode_reply, encode
 from ..transport.shm import RingError, RingReader
 
-__all__ = ["Client", "AudioSubscriber", "RingReader", "RingError", "ScorewrightError"]
+__all__ = ["Client", "AudioSubscriber", "RingReader", "RingError", "ScorewrightError", "wait_for_server"]
 log = logging.getLogger("scorewright.client")
 
 DEFAULT_CONTROL = "tcp://127.0.0.1:7700"
@@ -158,6 +158,22 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def wait_for_server(address: str = DEFAULT_CONTROL, within: float = 60.0, process=None,
+                    **connect_args: Any) -> Client:
+    """Connect to a server that may still be starting: retry until `within` seconds have passed
+    or `process` (a server you started, e.g. a subprocess.Popen) has exited."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return Client.connect(address, timeout=1.0, **connect_args)
+        except ConnectionError:
+            if process is not None and process.poll() is not None:
+                raise ConnectionError(f"the server process exited (code {process.returncode}) "
+                                      f"before answering at {address}") from None
+            if time.monotonic() > deadline:
+                raise
 
 
 class AudioSubscriber:

@@ -79,7 +79,6 @@ class _StingerState:
 @dataclass
 class DirectorStats:
     rule_errors: int = 0
-    inputs: int = 0
     ignored_stingers: int = 0
     active_rules: list[str] = field(default_factory=list)
 
@@ -194,7 +193,6 @@ class Director:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError("bad_value", f"param '{name}' needs a finite number, got {value!r}")
         self.targets[name] = min(max(float(value), p.min), p.max)
-        self.stats.inputs += 1
 
     def set_state(self, group: str, value: str) -> None:
         values = self.map.states.get(group)
@@ -207,14 +205,12 @@ class Director:
         if self.states[group] != value:
             self.states[group] = value
             self._state_since[group] = self.frame
-        self.stats.inputs += 1
 
     def trigger(self, event: str) -> bool:
         """Fire an event; returns False when a stinger ignored it (cooldown)."""
         if event not in self.map.events:
             raise InputError("unknown_event", f"unknown event '{event}'; this map has: "
                              f"{', '.join(sorted(self.map.events)) or 'no events'}")
-        self.stats.inputs += 1
         s = self.map.stingers.get(event)
         if s is None:
             return True
@@ -236,7 +232,6 @@ class Director:
                 self._onsets.discard(n)
                 self._released.add(n)
         self._onsets.update(on)
-        self.stats.inputs += 1
 
     def prompt(self, name: str, embedding: np.ndarray | None, weight: float) -> None:
         """Add, reweight or (weight 0) remove a runtime style prompt."""
@@ -252,7 +247,6 @@ class Director:
         elif name not in self.embeddings:
             raise InputError("unknown_style", f"no style or prompt named '{name}'")
         self._prompts[name] = float(weight)
-        self.stats.inputs += 1
 
     def embed_prompt_text(self, text: str) -> np.ndarray:
         return self._embed_text(text)
