@@ -92,7 +92,7 @@ class View:
                  f"rules: {', '.join(status.get('rules', [])) or '-'}",
                  f"frame cost p50 {status.get('cost_ms_p50', 0):.1f} / "
                  f"p99 {status.get('cost_ms_p99', 0):.1f} ms",
-                 f"underruns {status.get('underruns', 0)}   gaps here {link.gaps}",
+                 f"underruns {status.get('underruns', 0)}   gaps here {link.speaker.gaps}",
                  f"event -> audio {latency}", f"fps {fps:.0f}   transport {link.transport}"]
         for line in lines:
             self.text(line, (x, y), self.small, INK)

@@ -39,16 +39,53 @@ def test_audio_is_continuous(autoplay):
     _, stats = autoplay
     assert stats["frames_played"] >= 27 * 25           # ~29 s of play after the title
     assert stats["stream_lost"] == 0 and stats["underruns"] == 0, stats
+    # the speakers never ran dry, and SDL's audio thread was never held up for a frame
+    assert stats["gaps"] == 0 and stats["max_callback_gap_ms"] < 40, stats
+
+
+def band_profile(pcm: np.ndarray, sr: int = 48000) -> np.ndarray:
+    """Long-term spectrum in 24 log bands (40 Hz-16 kHz), level-normalised: a style's colour."""
+    mono = pcm.mean(axis=1) * np.hanning(len(pcm))
+    power = np.abs(np.fft.rfft(mono)) ** 2
+    freqs = np.fft.rfftfreq(len(mono), 1 / sr)
+    edges = np.geomspace(40, 16000, 25)
+    bands = np.log10([power[(freqs >= a) & (freqs < b)].sum() + 1e-12
+                      for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    return bands - bands.mean()
+
+
+def style_profile(name: str) -> np.ndarray:
+    """What music.yaml's style `name` sounds like on its own: 4 s of the synth at its tempo."""
+    import yaml
+
+    from scorewright.backends.synth.backend import SynthBackend
+    from scorewright.conditioning import Conditioning
+
+    prompt = yaml.safe_load((ROOT / "sample_game" / "music.yaml").read_text())["styles"][name]["prompt"]
+    synth = SynthBackend()
+    style = synth.embed_text(prompt)
+    synth.reset(1)
+    pcm = synth.generate(Conditioning(style=style, drums=1, tempo_bpm=synth.preferred_tempo(style)), 125)
+    return band_profile(pcm[48000:])
 
 
 def test_recording_follows_the_game(autoplay):
     out, stats = autoplay
     pcm, sr = read_audio(out / "heard.wav")
-    assert sr == 48000 and len(pcm) == stats["frames_played"] * 1920
+    assert sr == 48000 and len(pcm) == stats["samples_played"]
 
     def window(a: float, b: float) -> np.ndarray:
         return pcm[int(a * sr):int(b * sr)]
     marks = stats["marks"]
+    # entering combat: the heard spectrum moves onto the combat style's (distance falls > 2x)
+    combat = style_profile("combat")
+
+    def distance_to_combat(a: float, b: float) -> float:
+        return float(np.mean([np.linalg.norm(band_profile(window(t, t + 2)) - combat)
+                              for t in np.arange(a, b - 1.99, 0.5)]))
+    calm = distance_to_combat(max(marks["combat"] - 4, 0.5), marks["combat"])
+    fighting = distance_to_combat(marks["combat"] + 1.5, marks["died"])
+    assert fighting < 0.5 * calm, (calm, fighting, marks)
     before_death = window(marks["died"] - 2, marks["died"])             # deep in the skirmish
     stinger = window(marks["died"] + 0.8, marks["died"] + 2.0)
     # the death stinger (a sad solo cello) drops the drums and cymbals at once
