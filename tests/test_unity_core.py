@@ -93,3 +93,30 @@ def test_live_ring_and_tcp_audio_match_the_python_client(core_tests, serve, tmp_
     assert acks["4"]["type"] == "status" and abs(acks["4"]["params"]["danger"] - 0.8) < 0.01  # smoothed
     assert {"beat", "bar"} <= set(seen["markers"])
     assert seen["session_underruns"] <= 1     # at most the one at start-up if the cushion was short
+
+
+def test_unity_glue_and_sample_type_check_against_the_unity_api(tmp_path):
+    """ScorewrightMusic and the sample compile against the Unity API surface they use."""
+    sources = [*(UNITY / "Runtime").rglob("*.cs"), *(UNITY / "Samples~").rglob("*.cs"),
+               ROOT / "tests" / "fixtures" / "unity_api_surface.cs"]
+    r = subprocess.run(["mcs", "-langversion:7", "-warnaserror", "-target:library",
+                        f"-out:{tmp_path / 'g.dll'}", "-r:System.Core.dll", *map(str, sources)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_package_is_a_valid_upm_package_with_meta_files():
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_unity_meta import assets, meta_text
+
+    manifest = json.loads((UNITY / "package.json").read_text())
+    assert manifest["name"] == "com.scorewright.music" and manifest["unity"]
+    for sample in manifest["samples"]:
+        assert (UNITY / sample["path"]).is_dir()
+    for asmdef in UNITY.rglob("*.asmdef"):
+        json.loads(asmdef.read_text())
+    missing = [str(p) for p in assets() if not p.with_name(p.name + ".meta").exists()]
+    assert not missing, f"run python scripts/make_unity_meta.py: {missing}"
+    guids = [meta_text(p).split("guid: ")[1][:32] for p in assets()]
+    assert len(set(guids)) == len(guids)
