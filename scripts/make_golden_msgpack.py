@@ -16,7 +16,9 @@ from pathlib import Path
 
 import msgpack
 
-OUT = Path(__file__).resolve().parents[1] / "game_bindings" / "golden" / "msgpack_cases.json"
+BINDINGS = Path(__file__).resolve().parents[1] / "game_bindings"
+OUT = BINDINGS / "golden" / "msgpack_cases.json"
+GODOT_COPY = BINDINGS / "godot" / "tests" / "msgpack_cases.json"     # res:// cannot reach OUT
 
 TO_SERVER = {
     "hello": {"type": "hello", "id": "hello", "v": 1, "client": "godot", "want_audio": True, "markers": True},
@@ -26,8 +28,8 @@ TO_SERVER = {
     "event": {"type": "event", "id": 5, "name": "player_died"},
     "notes": {"type": "notes", "id": 6, "on": [60, 64, 67], "off": []},
     "notes_off": {"type": "notes", "id": 7, "off": [60, 64, 67]},
-    "prompt": {"type": "prompt", "id": 8, "text": "warm strings, hopeful", "weight": 0.5, "name": "mood"},
-    "prompt_remove": {"type": "prompt", "id": 9, "text": "warm strings, hopeful", "weight": 0, "name": "mood"},
+    "prompt": {"type": "prompt", "id": 8, "text": "warm strings", "weight": 0.5, "name": "mood"},
+    "prompt_remove": {"type": "prompt", "id": 9, "text": "warm strings", "weight": 0, "name": "mood"},
     "transport": {"type": "transport", "id": 10, "cmd": "play"},
     "ping": {"type": "ping", "id": 11},
     "status": {"type": "status", "id": 300},
@@ -43,7 +45,8 @@ FROM_SERVER = {
     "audio": {"type": "audio", "seq": 7, "pos": 13440, "sr": 48000, "ch": 2, "n": 4, "due": 1.5, "pcm": PCM},
     "status": {"type": "status", "id": "hello", "server": "scorewright", "version": "0.1.0", "map": "demo",
                "map_error": None, "rules": ["combat"], "paused": False, "ring": "/dev/shm/scorewright-x",
-               "params": {"danger": 0.25}, "states": {"area": "cave"}, "weights": {"forest": 0.3, "cave": 0.7},
+               "params": {"danger": 0.25}, "states": {"area": "cave"},
+               "weights": {"forest": 0.3, "cave": 0.7},
                "tempo": 96.0, "drums": None, "underruns": 0, "frame": 70000, "lookahead": 3,
                "cost_ms_p99": 2.5, "notes": [], "clients": 2},
     "integers": {"type": "numbers", "values": [0, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296,
@@ -68,13 +71,16 @@ def jsonable(value):
 
 
 def main() -> None:
-    cases = [{"name": name, "direction": direction, "value": jsonable(value), "hex": msgpack.packb(value).hex()}
+    cases = [{"name": name, "direction": direction, "value": jsonable(value),
+              "hex": msgpack.packb(value).hex()}
              for direction, group in (("to_server", TO_SERVER), ("from_server", FROM_SERVER))
              for name, value in group.items()]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"about": __doc__.split("\n\n")[0], "cases": cases}, indent=1, ensure_ascii=False)
-                   + "\n")
-    print(f"wrote {len(cases)} cases to {OUT}")
+    about = __doc__.split("\n\n")[0]
+    text = json.dumps({"about": about, "cases": cases}, indent=1, ensure_ascii=False) + "\n"
+    for path in (OUT, GODOT_COPY):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {len(cases)} cases to {path}")
 
 
 if __name__ == "__main__":

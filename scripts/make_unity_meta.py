@@ -25,8 +25,9 @@ IMPORTERS = {
 
 def assets(root: Path = PACKAGE) -> list[Path]:
     """Files and folders Unity imports: everything but .meta files and `name~` folders."""
-    return sorted(p for p in root.rglob("*")
-                  if p.suffix != ".meta" and not any(part.endswith("~") for part in p.relative_to(root).parts))
+    def hidden(p: Path) -> bool:
+        return any(part.endswith("~") for part in p.relative_to(root).parts)
+    return sorted(p for p in root.rglob("*") if p.suffix != ".meta" and not hidden(p))
 
 
 def meta_text(path: Path) -> str:

@@ -143,7 +143,7 @@ namespace Scorewright
             {
                 launchServer = false;
                 Debug.LogWarning("Scorewright: no server on " + host + ":" + tcpPort + " and `" + scorewrightCommand +
-                                 "` could not be started (" + e.Message + "). Install it (pip install scorewright) or run " +
+                                 "` could not be started (" + e.Message + "). Install Scorewright (see its README) or run " +
                                  "`scorewright serve MAP` yourself; the game keeps running without music.", this);
             }
         }
