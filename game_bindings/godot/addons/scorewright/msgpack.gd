@@ -167,53 +167,25 @@ class Reader:
 			return _array(b & 0x0f, depth)
 		if (b & 0xe0) == 0xa0:
 			return _string(b & 0x1f)
-		match b:
-			0xc0:
-				return null
-			0xc2:
-				return false
-			0xc3:
-				return true
-			0xc4:
-				return _bytes(_uint(1))
-			0xc5:
-				return _bytes(_uint(2))
-			0xc6:
-				return _bytes(_uint(4))
-			0xca:
-				return _float(4)
-			0xcb:
-				return _float(8)
-			0xcc:
-				return _uint(1)
-			0xcd:
-				return _uint(2)
-			0xce:
-				return _uint(4)
-			0xcf:
-				return _uint(8)
-			0xd0:
-				return _sint(1)
-			0xd1:
-				return _sint(2)
-			0xd2:
-				return _sint(4)
-			0xd3:
-				return _uint(8)
-			0xd9:
-				return _string(_uint(1))
-			0xda:
-				return _string(_uint(2))
-			0xdb:
-				return _string(_uint(4))
-			0xdc:
-				return _array(_uint(2), depth)
-			0xdd:
-				return _array(_uint(4), depth)
-			0xde:
-				return _map(_uint(2), depth)
-			0xdf:
-				return _map(_uint(4), depth)
+		if b == 0xc0:
+			return null
+		if b == 0xc2 or b == 0xc3:
+			return b == 0xc3
+		# families whose length/size field is 1, 2, 4 (or 8) bytes wide, by the code's offset
+		if b >= 0xc4 and b <= 0xc6:
+			return _bytes(_uint(1 << (b - 0xc4)))
+		if b == 0xca or b == 0xcb:
+			return _float(4 << (b - 0xca))
+		if b >= 0xcc and b <= 0xcf:
+			return _uint(1 << (b - 0xcc))
+		if b >= 0xd0 and b <= 0xd3:
+			return _sint(1 << (b - 0xd0))
+		if b >= 0xd9 and b <= 0xdb:
+			return _string(_uint(1 << (b - 0xd9)))
+		if b == 0xdc or b == 0xdd:
+			return _array(_uint(2 << (b - 0xdc)), depth)
+		if b == 0xde or b == 0xdf:
+			return _map(_uint(2 << (b - 0xde)), depth)
 		error = "unsupported msgpack type byte 0x%02x at offset %d" % [b, pos - 1]
 		return null
 
@@ -235,6 +207,8 @@ class Reader:
 
 	func _sint(n: int) -> int:
 		var v := _uint(n)
+		if n == 8:
+			return v  # already two's complement in a 64-bit int
 		var bits := 8 * n
 		if v >= 1 << (bits - 1):
 			v -= 1 << bits

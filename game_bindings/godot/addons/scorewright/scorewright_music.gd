@@ -134,7 +134,11 @@ func _write(msg: Dictionary) -> void:
 
 # -- connection ----------------------------------------------------------------------------
 func _connect() -> void:
+	_peer.disconnect_from_host()  # a peer in the error state must be reset before reuse
 	_rx.clear()
+	_pending.clear()
+	_primed = false
+	_last_seq = -1
 	var err := _peer.connect_to_host(host, port)
 	if err != OK:
 		_schedule_retry()
