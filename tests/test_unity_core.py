@@ -120,3 +120,38 @@ def test_package_is_a_valid_upm_package_with_meta_files():
     assert not missing, f"run python scripts/make_unity_meta.py: {missing}"
     guids = [meta_text(p).split("guid: ")[1][:32] for p in assets()]
     assert len(set(guids)) == len(guids)
+
+
+def test_session_reconnects_to_a_restarted_server(core_tests, serve):
+    """Server SIGKILLed and started again on the same ports: the C# session notices, retries
+    with backoff, reconnects, opens the new ring and plays again."""
+    import signal
+    import sys
+
+    srv = serve()
+    srv.wait_ready().close()
+    proc = subprocess.Popen(["mono", str(core_tests), "reconnect", str(srv.tcp)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    restarted = None
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith(("ready", "FAIL")):
+                break
+        assert lines and lines[-1].startswith("ready"), "".join(lines)
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait()
+        restarted = subprocess.Popen(
+            [sys.executable, "-m", "scorewright.cli", "serve", str(ROOT / "state_maps" / "demo.yaml"),
+             "--control-port", str(srv.control), "--audio-port", str(srv.audio), "--tcp-port", str(srv.tcp),
+             "--ring", srv.ring], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and "FAIL" not in out, "".join(lines) + out
+        assert "".join(lines).count("ok ") == 1 and out.count("ok ") == 4, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if restarted is not None:
+            restarted.terminate()
+            restarted.wait(10)

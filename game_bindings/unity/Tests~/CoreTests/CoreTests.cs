@@ -6,6 +6,9 @@
 //   CoreTests.exe live PORT SECONDS OUT.json    against a running `scorewright serve`: reads the
 //                                               ring and TCP audio for SECONDS, sends game state,
 //                                               writes per-frame CRC-32s and what it saw
+//   CoreTests.exe reconnect PORT                prints "ready", then expects the server
+//                                               to be killed and restarted: reconnects, reopens
+//                                               the new ring, plays again
 //
 // Prints "ok ..." lines; any failure prints "FAIL ..." and exits 1.
 using System;
@@ -36,6 +39,7 @@ static class CoreTests
             case "golden": Golden(args[1]); break;
             case "player": Player(); break;
             case "live": Live(int.Parse(args[1]), double.Parse(args[2]), args[3]); break;
+            case "reconnect": Reconnect(int.Parse(args[1])); break;
             default: Console.Error.WriteLine("usage: CoreTests golden FILE | player | live PORT SECONDS OUT"); return 2;
         }
         return failures == 0 ? 0 : 1;
@@ -203,6 +207,33 @@ static class CoreTests
         json.Append(", \"session_underruns\": ").Append(underruns).Append(", \"session_frames\": ").Append(streamed).Append("}");
         File.WriteAllText(outPath, json.ToString());
         Console.WriteLine("ok wrote " + outPath);
+    }
+
+    static void Reconnect(int port)
+    {
+        int hellos = 0;
+        var session = new ScorewrightSession(new SessionOptions { TcpPort = port, ClientName = "core-tests-reconnect" });
+        session.ReplyReceived += m => { object id; if (m.TryGetValue("id", out id) && "hello".Equals(id)) Interlocked.Increment(ref hellos); };
+        session.Start();
+        var block = new float[480 * 2];
+        Func<Func<bool>, double, bool> playUntil = (done, seconds) =>
+        {   // what an audio thread does meanwhile: 10 ms blocks, never throwing
+            var end = DateTime.UtcNow.AddSeconds(seconds);
+            while (!done() && DateTime.UtcNow < end) { session.FillAudio(block, 2, 48000); Thread.Sleep(10); }
+            return done();
+        };
+        Check(playUntil(() => hellos >= 1 && session.Ring != null, 20), "connected and opened the ring");
+        var first = session.Ring;
+        Console.WriteLine("ready: kill and restart the server now");
+        Console.Out.Flush();
+        Check(playUntil(() => !session.Connected, 30), "noticed the server going away");
+        Check(playUntil(() => hellos >= 2 && session.Ring != first, 60), "reconnected and reopened the new ring");
+        long streamed = 0;
+        var stop = DateTime.UtcNow.AddSeconds(3);
+        while (DateTime.UtcNow < stop) { streamed += session.FillAudio(block, 2, 48000); Thread.Sleep(10); }
+        Check(streamed > 48000, "plays again after the restart (" + streamed + " frames in 3 s)");
+        Check(session.SetParam("danger", 0.3) > 0, "sends game state again");
+        session.Dispose();
     }
 
     static string CrcJson(SortedDictionary<long, uint> crcs)
