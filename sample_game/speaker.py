@@ -58,9 +58,23 @@ class Speaker:
         self._primed = False
         self._dry_since: float | None = None
         self._recorder = _Recorder(record) if record else None
+        try:
+            self._device = self._open_device()
+        except sdl.error as e:
+            # no sound card (a server, a container): keep the game and its music clock running
+            # on SDL's dummy driver, so --record and the HUD still work
+            print(f"sample-game: no audio output ({e}); playing silently. Set SDL_AUDIODRIVER "
+                  "to pick a driver (pulseaudio, alsa, pipewire, directsound, coreaudio).", file=sys.stderr)
+            library = _sdl_library()
+            if library is not None:
+                library.SDL_QuitSubSystem(ctypes.c_uint32(0x10))      # SDL_INIT_AUDIO
+            os.environ["SDL_AUDIODRIVER"] = "dummy"
+            self._device = self._open_device()
+
+    def _open_device(self) -> sdl_audio.AudioDevice:
         sdl.init_subsystem(sdl.INIT_AUDIO)      # reference-counted by SDL: safe to repeat
         names = sdl_audio.get_audio_device_names(False)
-        self._device = sdl_audio.AudioDevice(
+        return sdl_audio.AudioDevice(
             devicename=names[0] if names else "", iscapture=False, frequency=RATE,
             audioformat=sdl_audio.AUDIO_F32, numchannels=2, chunksize=CHUNK, allowed_changes=0,
             callback=self._fill)

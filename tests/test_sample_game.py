@@ -117,3 +117,21 @@ def test_connects_to_a_running_server_over_zmq(serve, tmp_path):
     assert stats["frames_played"] >= 4 * 25, stats
     assert stats["stream_lost"] == 0, stats
     assert srv.proc.poll() is None               # a server the game did not start keeps running
+
+
+def test_no_sound_card_plays_silently_instead_of_crashing():
+    code = """
+import time, numpy as np
+from sample_game.speaker import Speaker
+class Stream:
+    def available(self): return 10**6
+    def read(self, n): return np.zeros((n, 2), np.float32)
+speaker = Speaker(Stream(), 1920)
+speaker.start(); time.sleep(0.5); speaker.close()
+print(speaker.samples_played)
+"""
+    env = {**os.environ, "SDL_AUDIODRIVER": "no-such-driver"}
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "playing silently" in r.stderr and int(r.stdout.split()[-1]) > 0.3 * 48000
