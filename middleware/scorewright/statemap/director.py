@@ -8,6 +8,7 @@ landed, stinger started) at their exact sample offset inside the frame.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -149,7 +150,7 @@ class Director:
         smap = self.map
         self.frame = 0
         self.beat = 0.0
-        self.tempo = smap.tempo or self._style_tempo(self._base_weights()) or DEFAULT_TEMPO
+        self.tempo = smap.tempo or self._style_tempo(self._base_weights) or DEFAULT_TEMPO
         self.raw = {n: p.default for n, p in smap.params.items()}     # smoothed, before curve
         self.params = {n: apply_curve(smap.params[n], v) for n, v in self.raw.items()}
         self.targets = dict(self.raw)
@@ -311,6 +312,8 @@ class Director:
             matched = not bool(self._eval(rule, rule.exit_when, env, False))
         else:
             matched = bool(self._eval(rule, rule.when, env, False))
+        if matched == st.matched and st.land_beat is None and st.gain == (1.0 if st.landed else 0.0):
+            return                  # the common case: nothing changes, nothing pending, no fade
         held = (self.frame - st.changed_frame) * FRAME_SECONDS * 1000 < rule.hold_ms
         if matched != st.matched and not held:
             t = rule.transition
@@ -347,7 +350,7 @@ class Director:
     def _eval(self, rule: Rule, expr, env, fallback):
         try:
             return expr.fn(env)
-        except (ExprError, TypeError) as e:
+        except (ExprError, TypeError) as e:     # a try costs nothing until it catches
             st = self._rules[rule.name]
             st.errors += 1
             self.stats.rule_errors += 1
@@ -370,7 +373,9 @@ class Director:
             self.raw[name] = new
             self.params[name] = apply_curve(p, new)
 
+    @functools.cached_property
     def _base_weights(self) -> dict[str, float]:
+        """The map's own style weights (the music with no rule landed); the map never changes."""
         base = {n: s.weight for n, s in self.map.styles.items() if s.weight > 0}
         return base or {next(iter(self.map.styles)): 1.0}
 
@@ -401,7 +406,7 @@ class Director:
             for style, w in tier.items():
                 weights[style] = weights.get(style, 0.0) + remaining * w
             remaining *= 1.0 - cover
-        for style, w in self._base_weights().items():
+        for style, w in self._base_weights.items():
             weights[style] = weights.get(style, 0.0) + remaining * w
         for name, w in self._prompts.items():
             weights[name] = weights.get(name, 0.0) + w
