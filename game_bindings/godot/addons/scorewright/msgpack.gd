@@ -106,12 +106,8 @@ static func _write_int(out: PackedByteArray, v: int) -> void:
 static func _write_count(out: PackedByteArray, n: int, fix: int, code16: int, code32: int) -> void:
 	if n < 16:
 		out.append(fix | n)
-	elif n <= 0xffff:
-		out.append(code16)
-		_write_be(out, n, 2)
 	else:
-		out.append(code32)
-		_write_be(out, n, 4)
+		_write_size(out, n, code16, code32)
 
 
 static func _write_length(
@@ -120,7 +116,13 @@ static func _write_length(
 	if n <= 0xff:
 		out.append(code8)
 		out.append(n)
-	elif n <= 0xffff:
+	else:
+		_write_size(out, n, code16, code32)
+
+
+## The 16- or 32-bit size forms shared by maps, arrays, strings and bin.
+static func _write_size(out: PackedByteArray, n: int, code16: int, code32: int) -> void:
+	if n <= 0xffff:
 		out.append(code16)
 		_write_be(out, n, 2)
 	else:

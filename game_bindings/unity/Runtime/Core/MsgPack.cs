@@ -99,19 +99,23 @@ namespace Scorewright.Core
             s.Write(bytes, 0, bytes.Length);
         }
 
-        /// <summary>Map/array header: fix form below 16 entries, else 16- or 32-bit count.</summary>
+        /// <summary>Map/array header: fix form below 16 entries, else a 16- or 32-bit count.</summary>
         static void WriteCollectionHeader(Stream s, int n, int fix, int code16, int code32)
         {
             if (n < 16) s.WriteByte((byte)(fix | n));
-            else if (n <= ushort.MaxValue) { s.WriteByte((byte)code16); WriteBigEndian(s, (ulong)n, 2); }
-            else { s.WriteByte((byte)code32); WriteBigEndian(s, (ulong)n, 4); }
+            else WriteSize(s, n, code16, code32);
         }
 
-        /// <summary>str/bin header: 8-, 16- or 32-bit length.</summary>
+        /// <summary>str/bin header: 8-bit length, else a 16- or 32-bit one.</summary>
         static void WriteLengthHeader(Stream s, int n, int code8, int code16, int code32)
         {
             if (n <= byte.MaxValue) { s.WriteByte((byte)code8); s.WriteByte((byte)n); }
-            else if (n <= ushort.MaxValue) { s.WriteByte((byte)code16); WriteBigEndian(s, (ulong)n, 2); }
+            else WriteSize(s, n, code16, code32);
+        }
+
+        static void WriteSize(Stream s, int n, int code16, int code32)
+        {
+            if (n <= ushort.MaxValue) { s.WriteByte((byte)code16); WriteBigEndian(s, (ulong)n, 2); }
             else { s.WriteByte((byte)code32); WriteBigEndian(s, (ulong)n, 4); }
         }
 
