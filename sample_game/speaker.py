@@ -73,9 +73,11 @@ class Speaker:
 
     def _open_device(self) -> sdl_audio.AudioDevice:
         sdl.init_subsystem(sdl.INIT_AUDIO)      # reference-counted by SDL: safe to repeat
-        names = sdl_audio.get_audio_device_names(False)
+        names = list(sdl_audio.get_audio_device_names(False))
+        default = _default_output_name()
+        name = default if default in names else (names[0] if names else "")
         return sdl_audio.AudioDevice(
-            devicename=names[0] if names else "", iscapture=False, frequency=RATE,
+            devicename=name, iscapture=False, frequency=RATE,
             audioformat=sdl_audio.AUDIO_F32, numchannels=2, chunksize=CHUNK, allowed_changes=0,
             callback=self._fill)
 
@@ -159,6 +161,22 @@ def _sdl_library() -> ctypes.CDLL | None:
         except OSError:
             continue
     return None
+
+
+def _default_output_name() -> str | None:
+    """The system's default output device, as SDL names it (pygame can only open devices by
+    name, and the first listed one is not always the default)."""
+    library = _sdl_library()
+    if library is None or not hasattr(library, "SDL_GetDefaultAudioInfo"):     # SDL < 2.24
+        return None
+    name = ctypes.c_void_p()
+    spec = ctypes.create_string_buffer(64)                 # SDL_AudioSpec (32 bytes)
+    if library.SDL_GetDefaultAudioInfo(ctypes.byref(name), spec, 0) != 0 or not name.value:
+        return None
+    try:
+        return ctypes.string_at(name.value).decode("utf-8", "replace")
+    finally:
+        library.SDL_free(name)
 
 
 class _Recorder:
