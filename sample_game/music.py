@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from scorewright.audio import FRAME_SAMPLES, SAMPLE_RATE
 from scorewright.client import AudioSubscriber, Client, RingReader, wait_for_server
-from scorewright.protocol import encode
 from scorewright.transport import free_port
 
-from .speaker import CHUNK, RATE, Speaker
+from .speaker import CHUNK, Speaker
 
 MAP = Path(__file__).with_name("music.yaml")
-BLOCK = 1920
+BLOCK = FRAME_SAMPLES
 TARGET_FILL = 3 * BLOCK      # stream audio kept waiting (the server runs lookahead 4)
 
 
@@ -167,11 +167,11 @@ class MusicLink:
             elif reply.get("type") == "ok" and reply.get("id") in self.sent and "due" in reply:
                 # `due` assumes the stream plays on time; add the device buffer and how far our
                 # cushion in the stream is from the one the server's lookahead allows for
-                extra_s = (CHUNK + self.speaker.fill - TARGET_FILL) / RATE
+                extra_s = (CHUNK + self.speaker.fill - TARGET_FILL) / SAMPLE_RATE
                 self.latency_ms = (reply["due"] - self.sent.pop(reply["id"]) + extra_s) * 1000
         if time.monotonic() > self._status_due:
             self._status_due = time.monotonic() + 0.25
-            self.client._sock.send(encode({"type": "status", "id": "hud"}))
+            self.client.send("status")
 
     # -- audio out -------------------------------------------------------------------------
     def start_audio(self) -> None:

@@ -9,6 +9,7 @@ cannot do this: they play whole Sounds, which makes the game buffer 40 ms blocks
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 import queue
@@ -23,7 +24,8 @@ import pygame
 import pygame._sdl2.audio as sdl_audio
 import pygame._sdl2.sdl2 as sdl
 
-RATE = 48000
+from scorewright.audio import FRAME_SAMPLES, SAMPLE_RATE, to_int16
+
 CHUNK = 480                  # device buffer: 10 ms
 MAX_DRIFT = 0.05             # playback rate correction limit (+-5 %)
 FILL_SMOOTHING = 0.02        # per-callback EMA weight: the fill is judged over ~0.5 s
@@ -77,14 +79,14 @@ class Speaker:
         default = _default_output_name()
         name = default if default in names else (names[0] if names else "")
         return sdl_audio.AudioDevice(
-            devicename=name, iscapture=False, frequency=RATE,
+            devicename=name, iscapture=False, frequency=SAMPLE_RATE,
             audioformat=sdl_audio.AUDIO_F32, numchannels=2, chunksize=CHUNK, allowed_changes=0,
             callback=self._fill)
 
     @property
     def frames_played(self) -> int:
         """Stream frames (40 ms) the player has heard."""
-        return self.samples_played // 1920
+        return self.samples_played // FRAME_SAMPLES
 
     def start(self) -> None:
         self._device.pause(0)
@@ -132,7 +134,7 @@ class Speaker:
                 gap_ms = (time.monotonic() - self._dry_since) * 1000
                 self.gaps += 1
                 self.max_gap_ms = max(self.max_gap_ms, gap_ms)
-                self.gap_log.append((round(self.samples_played / RATE, 2), round(gap_ms, 1)))
+                self.gap_log.append((round(self.samples_played / SAMPLE_RATE, 2), round(gap_ms, 1)))
                 self._dry_since = None
         error = (self.fill - self.target) / self.target
         ratio = min(max(1.0 + 0.5 * error, 1 - MAX_DRIFT), 1 + MAX_DRIFT)
@@ -146,6 +148,7 @@ class Speaker:
         pos = np.linspace(0, take - 1, n)
         return np.stack([np.interp(pos, np.arange(take), src[:, c]) for c in range(2)], axis=1)
 
+@functools.cache
 def _sdl_library() -> ctypes.CDLL | None:
     """The SDL2 library pygame loaded (ctypes releases the GIL around its calls)."""
     if sys.platform.startswith("linux"):
@@ -187,7 +190,7 @@ class _Recorder:
         self._wav = wave.open(path, "wb")
         self._wav.setnchannels(2)
         self._wav.setsampwidth(2)
-        self._wav.setframerate(RATE)
+        self._wav.setframerate(SAMPLE_RATE)
         self._queue: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="game-recorder", daemon=True)
         self._thread.start()
@@ -197,7 +200,7 @@ class _Recorder:
 
     def _run(self) -> None:
         while (chunk := self._queue.get()) is not None:
-            self._wav.writeframes(np.round(np.clip(chunk, -1, 1) * 32767).astype("<i2").tobytes())
+            self._wav.writeframes(to_int16(chunk).tobytes())
 
     def close(self) -> None:
         self._queue.put(None)

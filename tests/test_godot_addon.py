@@ -7,13 +7,14 @@ own codec test on the same cases.)"""
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import time
 
 import msgpack
 import pytest
+
+from scorewright.protocol import FrameReader, frame
 
 from .conftest import ROOT
 
@@ -83,15 +84,13 @@ def test_golden_requests_spoken_verbatim_to_a_live_server(serve):
     with socket.create_connection(("127.0.0.1", srv.tcp), timeout=10) as sock:
         for case in requests:
             payload = bytes.fromhex(case["hex"])
-            sock.sendall(struct.pack("<I", len(payload)) + payload)
+            sock.sendall(frame(payload))
         replies, audio, markers = {}, [], []
-        buf = b""
+        reader = FrameReader()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and (len(replies) < len(requests) or not audio or not markers):
-            buf += sock.recv(1 << 16)
-            while len(buf) >= 4 and len(buf) >= 4 + struct.unpack_from("<I", buf)[0]:
-                n = struct.unpack_from("<I", buf)[0]
-                msg, buf = msgpack.unpackb(buf[4:4 + n]), buf[4 + n:]
+            for payload in reader.feed(sock.recv(1 << 16)):
+                msg = msgpack.unpackb(payload)
                 if msg["type"] == "audio":
                     audio.append(msg)
                 elif msg["type"] == "marker":
