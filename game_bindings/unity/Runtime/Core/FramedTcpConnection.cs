@@ -117,7 +117,12 @@ namespace Scorewright.Core
                 var map = MsgPack.Decode(payload) as Dictionary<string, object>;
                 if (map == null) continue;                 // not a map: not a protocol message
                 var handler = MessageReceived;
-                if (handler != null) handler(map);
+                if (handler == null) continue;
+                try { handler(map); }
+                catch (Exception e)
+                {   // a handler's bug (or a message it did not expect) must not end the connection
+                    LastError = "message handler: " + e.Message;
+                }
             }
         }
 

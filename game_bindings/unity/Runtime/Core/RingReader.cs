@@ -69,9 +69,8 @@ namespace Scorewright.Core
         {
             get
             {
-                long ns = view.ReadInt64(OffHeartbeat);
-                long nowNs = (DateTime.UtcNow - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).Ticks * 100;
-                return (nowNs - ns) / 1e9;
+                long nowNs = (DateTime.UtcNow - ScorewrightSession.UnixEpoch).Ticks * 100;
+                return (nowNs - view.ReadInt64(OffHeartbeat)) / 1e9;
             }
         }
         /// <summary>The server shut down cleanly (flags bit 1).</summary>

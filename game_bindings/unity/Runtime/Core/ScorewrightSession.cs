@@ -170,8 +170,10 @@ namespace Scorewright.Core
 
         public static double UnixNow()
         {
-            return (DateTime.UtcNow - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).TotalSeconds;
+            return (DateTime.UtcNow - UnixEpoch).TotalSeconds;
         }
+
+        internal static readonly DateTime UnixEpoch = new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc);
 
         // ------------------------------------------------------------ connection thread
         Dictionary<string, object> Hello()
@@ -187,14 +189,14 @@ namespace Scorewright.Core
 
         void OnMessage(Dictionary<string, object> msg)
         {
-            string type = msg.ContainsKey("type") ? msg["type"] as string : null;
+            string type = Get<string>(msg, "type");
             switch (type)
             {
                 case "audio": OnAudio(msg); return;
                 case "marker": OnMarker(msg); return;
                 case "status":
                     Status = msg;
-                    if (Equals(msg.ContainsKey("id") ? msg["id"] : null, "hello")) OnHelloStatus(msg);
+                    if (Get<string>(msg, "id") == "hello") OnHelloStatus(msg);
                     break;
                 case "error":
                     var handler = ErrorReceived;
@@ -236,7 +238,7 @@ namespace Scorewright.Core
         {
             var pcm = Get<byte[]>(msg, "pcm");
             if (pcm == null) return;
-            long seq = Convert.ToInt64(msg["seq"]);
+            long seq = (long)Number(msg, "seq");
             if (lastSeq >= 0 && seq > lastSeq + 1) LostFrames += seq - lastSeq - 1;
             lastSeq = seq;
             AudioMessages++;
@@ -255,10 +257,8 @@ namespace Scorewright.Core
             var m = new Marker
             {
                 Kind = Get<string>(msg, "kind"), Name = Get<string>(msg, "name"),
-                Position = Convert.ToInt64(msg.ContainsKey("pos") ? msg["pos"] : 0L),
-                Beat = Convert.ToInt64(msg.ContainsKey("beat") ? msg["beat"] : 0L),
-                Bar = Convert.ToInt64(msg.ContainsKey("bar") ? msg["bar"] : 0L),
-                Due = Convert.ToDouble(msg.ContainsKey("due") ? msg["due"] : 0.0),
+                Position = (long)Number(msg, "pos"), Beat = (long)Number(msg, "beat"),
+                Bar = (long)Number(msg, "bar"), Due = Number(msg, "due"),
             };
             lock (markers)
             {
@@ -270,6 +270,17 @@ namespace Scorewright.Core
         {
             object v;
             return msg.TryGetValue(key, out v) ? v as T : null;
+        }
+
+        /// <summary>A numeric field (msgpack ints decode to long, floats to double); 0 when absent
+        /// or not a number.</summary>
+        static double Number(Dictionary<string, object> msg, string key)
+        {
+            object v;
+            if (!msg.TryGetValue(key, out v)) return 0;
+            if (v is long) return (long)v;
+            if (v is double) return (double)v;
+            return v is ulong ? (ulong)v : 0;
         }
 
         /// <summary>The ring reader, when audio comes from the ring (for diagnostics).</summary>
