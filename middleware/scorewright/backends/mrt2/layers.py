@@ -1,0 +1,114 @@
+"""Transformer pieces of the MRT2 depthformer: primer-hybrid norms (pre- and post-RMSNorm inside
+each residual), windowed attention with a learned per-dimension query scale and attention sinks,
+and a non-gated tanh-GELU feed-forward. No positional encoding (NoPE), so attention is invariant to
+the order of cached keys and a ring buffer can hold them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NEG_INF = -1e9
+R_SOFTPLUS_0 = 1.442695041  # 1 / softplus(0): a zero per-dim scale means the plain 1/sqrt(d)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * self.scale.float()).to(x.dtype)
+
+
+class Attention(nn.Module):
+    """Multi-head attention from `x` to `source` (itself for self-attention) with optional sinks.
+
+    Sink logits use the unscaled query (as the official layers do); the softmax runs in float32.
+    """
+
+    def __init__(self, d_model: int, d_source: int, num_heads: int, head_dim: int, num_sinks: int):
+        super().__init__()
+        self.h, self.hd = num_heads, head_dim
+        inner = num_heads * head_dim
+        self.q = nn.Linear(d_model, inner, bias=False)
+        self.k = nn.Linear(d_source, inner, bias=False)
+        self.v = nn.Linear(d_source, inner, bias=False)
+        self.out = nn.Linear(inner, d_model, bias=False)
+        self.per_dim_scale = nn.Parameter(torch.zeros(head_dim))
+        self.sink_k = nn.Parameter(torch.zeros(num_sinks, num_heads, head_dim)) if num_sinks else None
+        self.sink_v = nn.Parameter(torch.zeros(num_sinks, num_heads, head_dim)) if num_sinks else None
+
+    def split(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, H*hd] -> [B, H, T, hd]."""
+        return x.unflatten(-1, (self.h, self.hd)).transpose(1, 2)
+
+    def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.split(self.k(source)), self.split(self.v(source))
+
+    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               visible: torch.Tensor) -> torch.Tensor:
+        """x [B, Tq, D]; k, v [B, H, Tk, hd]; visible bool broadcastable to [B, H, Tq, Tk]."""
+        q = self.split(self.q(x))
+        scale = (R_SOFTPLUS_0 / math.sqrt(self.hd)) * F.softplus(self.per_dim_scale.float())
+        logits = (q * scale.to(q.dtype)) @ k.transpose(-1, -2)
+        logits = logits.float().masked_fill(~visible, NEG_INF)
+        if self.sink_k is not None:
+            sink_logits = torch.einsum("bhqd,shd->bhqs", q, self.sink_k.to(q.dtype)).float()
+            logits = torch.cat([sink_logits, logits], dim=-1)
+            sink_v = self.sink_v.to(v.dtype).permute(1, 0, 2).expand(v.shape[0], -1, -1, -1)
+            v = torch.cat([sink_v, v], dim=2)
+        weights = torch.softmax(logits, dim=-1).to(v.dtype)
+        return self.out((weights @ v).transpose(1, 2).flatten(-2))
+
+
+class AttentionBlock(nn.Module):
+    """x + post_norm(attention(pre_norm(x), source))."""
+
+    def __init__(self, d_model: int, d_source: int, num_heads: int, head_dim: int, num_sinks: int):
+        super().__init__()
+        self.pre_norm = RMSNorm(d_model)
+        self.attn = Attention(d_model, d_source, num_heads, head_dim, num_sinks)
+        self.post_norm = RMSNorm(d_model)
+
+    def forward(self, x, k, v, visible):
+        return x + self.post_norm(self.attn.attend(self.pre_norm(x), k, v, visible))
+
+
+class FeedForward(nn.Module):
+    """x + post_norm(W2 gelu_tanh(W1 pre_norm(x)))."""
+
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.pre_norm = RMSNorm(d_model)
+        self.w1 = nn.Linear(d_model, d_ff)
+        self.w2 = nn.Linear(d_ff, d_model)
+        self.post_norm = RMSNorm(d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.post_norm(self.w2(F.gelu(self.w1(self.pre_norm(x)), approximate="tanh")))
+
+
+class Layer(nn.Module):
+    """Self-attention, optional cross-attention to the encoder, feed-forward."""
+
+    def __init__(self, d_model: int, d_ff: int, num_heads: int, head_dim: int, num_sinks: int,
+                 d_source: int | None):
+        super().__init__()
+        self.self_attn = AttentionBlock(d_model, d_model, num_heads, head_dim, num_sinks)
+        self.cross_attn = (AttentionBlock(d_model, d_source, num_heads, head_dim, num_sinks)
+                           if d_source else None)
+        self.ffn = FeedForward(d_model, d_ff)
+
+
+def banded(tq: int, tk: int, past: int, device=None) -> torch.Tensor:
+    """[Tq, Tk] bool: query i sees keys i-past .. i (queries and keys aligned in time)."""
+    i = torch.arange(tq, device=device)[:, None]
+    j = torch.arange(tk, device=device)[None, :]
+    return (j <= i) & (j >= i - past)

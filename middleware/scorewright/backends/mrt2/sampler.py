@@ -1,0 +1,200 @@
+"""Streaming generation with the depthformer: one 40 ms frame (12 RVQ tokens) per step.
+
+All state lives in preallocated tensors updated in place (ring-buffer KV caches, the previous frame,
+the step counter), so a whole step can be captured once as a CUDA graph and replayed. Guidance runs
+the guided branches in one batch, as the official C++ runner does: [full, style masked, notes
+masked]; per level, logits = full + sum_i w_i * (full - masked_i), and the token sampled from them
+feeds every branch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .depthformer import Depthformer
+
+NEG = -1e9
+BRANCHES = ("full", "style_masked", "notes_masked")
+
+
+@dataclass
+class SamplingParams:
+    temperature: float = 1.3
+    top_k: int = 40
+    cfg_style: float = 3.0
+    cfg_notes: float = 5.0
+
+
+class Sampler:
+    """Holds one stream's state for `model` and advances it frame by frame.
+
+    `guidance=False` runs the full branch only (a third of the work); `guidance=True` always runs all
+    three branches, so weights can change every frame without recompiling anything.
+    """
+
+    def __init__(self, model: Depthformer, batch: int = 1, guidance: bool = True, seed: int = 0,
+                 cuda_graph: bool = False, compile: bool = False):
+        self.model, self.cfg = model, model.cfg
+        p = next(model.parameters())
+        self.device, self.dtype = p.device, p.dtype
+        self.b, self.g = batch, (len(BRANCHES) if guidance else 1)
+        gb, t, d = self.b * self.g, self.cfg.temporal, self.cfg.depth
+        self.window = self.cfg.horizon + 1
+        kw = dict(device=self.device, dtype=self.dtype)
+        cache = (t.num_layers, gb, t.num_heads, self.window, t.head_dim)
+        self.state: dict[str, torch.Tensor] = {
+            "self_k": torch.zeros(cache, **kw), "self_v": torch.zeros(cache, **kw),
+            "cross_k": torch.zeros(cache, **kw), "cross_v": torch.zeros(cache, **kw),
+            "valid": torch.zeros(gb, self.window, dtype=torch.bool, device=self.device),
+            "prev": torch.zeros(gb, self.cfg.rvq_levels, dtype=torch.long, device=self.device),
+            "step": torch.zeros(1, dtype=torch.long, device=self.device),
+        }
+        q = self.cfg.rvq_levels
+        dcache = (d.num_layers, gb, d.num_heads, q, d.head_dim)
+        self.depth_k, self.depth_v = torch.zeros(dcache, **kw), torch.zeros(dcache, **kw)
+        self.depth_visible = [torch.arange(q, device=self.device) <= i for i in range(q)]
+        # per-step inputs and outputs (static buffers so a captured graph can read/write them)
+        self.cond = torch.full((gb, self.cfg.cond_width), 6,
+                               dtype=torch.long, device=self.device)
+        self.noise = torch.zeros(self.b, q, self.cfg.codebook, device=self.device)
+        self.temperature = torch.ones(self.b, 1, device=self.device)
+        self.top_k = torch.full((self.b, 1), 40, dtype=torch.long, device=self.device)
+        self.scales = torch.zeros(max(self.g - 1, 1), device=self.device)
+        self.tokens = torch.zeros(self.b, q, dtype=torch.long, device=self.device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._use_graph = cuda_graph and self.device.type == "cuda"
+        # torch.compile fuses the many small element-wise kernels of a one-token step
+        step = self._step_inplace
+        self._sample_step = torch.compile(step, dynamic=False) if compile else step
+
+    # -- public API --
+
+    def reset(self, seed: int | None = None) -> None:
+        for v in self.state.values():
+            v.zero_()
+        if seed is not None:
+            self.generator.manual_seed(seed)
+
+    @torch.inference_mode()
+    def step(self, cond: torch.Tensor, params: SamplingParams) -> torch.Tensor:
+        """cond: [G*B, 144] ids (branch-major, see `BRANCHES`) -> codes [B, 12] (0..1023)."""
+        self._load_inputs(cond, params)
+        torch.rand(self.noise.shape, generator=self.generator, device=self.device, out=self.noise)
+        self.noise.clamp_(min=1e-20).log_().neg_().clamp_(min=1e-20).log_().neg_()  # Gumbel(0, 1)
+        if self._use_graph:
+            if self._graph is None:
+                self._capture()
+            self._graph.replay()
+        else:
+            self._sample_step(None)
+        return self.tokens.clone()
+
+    @torch.inference_mode()
+    def prefill(self, cond: torch.Tensor, codes: torch.Tensor) -> None:
+        """Feed known frames: cond [G*B, T, 144], codes [T, 12] or [B, T, 12] (teacher forcing)."""
+        codes = codes.to(self.device).expand(self.b, -1, -1) if codes.dim() == 2 else codes.to(self.device)
+        for t in range(codes.shape[1]):
+            self.cond.copy_(cond[:, t])
+            self._temporal_step()
+            self._set_prev(codes[:, t] + self.model.level_offsets)
+
+    @torch.inference_mode()
+    def teacher_forced_logits(self, cond: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """One step with the frame's tokens given: [G*B, 12, 1024] logits of every branch (tests)."""
+        self.cond.copy_(cond)
+        return self._step_inplace(codes.to(self.device) + self.model.level_offsets)
+
+    def save(self) -> dict[str, torch.Tensor]:
+        """A copy of the stream state (resuming from it continues bit-exactly)."""
+        snap = {k: v.clone() for k, v in self.state.items()}
+        snap["rng"] = self.generator.get_state()
+        return snap
+
+    def restore(self, snap: dict[str, torch.Tensor]) -> None:
+        for k, v in self.state.items():
+            v.copy_(snap[k])
+        self.generator.set_state(snap["rng"])
+
+    # -- internals --
+
+    def _load_inputs(self, cond: torch.Tensor, p: SamplingParams) -> None:
+        self.cond.copy_(cond)
+        self.temperature.fill_(p.temperature)
+        self.top_k.fill_(min(max(int(p.top_k), 1), self.cfg.codebook))
+        if self.g > 1:
+            self.scales.copy_(torch.tensor([p.cfg_style, p.cfg_notes]))
+
+    def _set_prev(self, ids: torch.Tensor) -> None:
+        self.state["prev"].copy_(ids.repeat(self.g, 1))
+
+    def _temporal_step(self) -> torch.Tensor:
+        m, s = self.model, self.state
+        slot = s["step"] % self.window
+        s["valid"].index_fill_(1, slot, True)
+        visible = s["valid"][:, None, None, :]
+        src = m.encoder(self.cond)[:, None]
+        x = m.temporal_input(s["prev"])[:, None]
+        for i, layer in enumerate(m.temporal):
+            for blk, kname, vname, source in ((layer.self_attn, "self_k", "self_v", None),
+                                             (layer.cross_attn, "cross_k", "cross_v", src)):
+                k, v = blk.attn.keys_values(blk.pre_norm(x) if source is None else source)
+                s[kname][i].index_copy_(2, slot, k)
+                s[vname][i].index_copy_(2, slot, v)
+                x = blk(x, s[kname][i], s[vname][i], visible)
+            x = layer.ffn(x)
+        s["step"].add_(1)
+        return x
+
+    def _step_inplace(self, forced: torch.Tensor | None) -> torch.Tensor | None:
+        m = self.model
+        h = m.adapter(self._temporal_step())
+        all_logits, ids = [], []
+        for level in range(self.cfg.rvq_levels):
+            for i, layer in enumerate(m.depth):
+                blk = layer.self_attn
+                k, v = blk.attn.keys_values(blk.pre_norm(h))
+                self.depth_k[i][:, :, level: level + 1] = k
+                self.depth_v[i][:, :, level: level + 1] = v
+                h = layer.ffn(blk(h, self.depth_k[i], self.depth_v[i], self.depth_visible[level]))
+            logits = m.level_logits(h[:, 0], level)
+            if forced is not None:
+                all_logits.append(logits)
+                tok = forced[..., level].reshape(-1).repeat(self.g)[: logits.shape[0]]
+            else:
+                code = self._sample(self._guide(logits), level)
+                self.tokens[:, level] = code
+                tok = (code + m.level_offsets[level]).repeat(self.g)
+            ids.append(tok[: self.b])
+            h = m.adapter(m.embed_tokens(tok)[:, None])
+        self._set_prev(torch.stack(ids, dim=-1))
+        return torch.stack(all_logits, dim=1) if forced is not None else None
+
+    def _guide(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.g == 1:
+            return logits
+        branches = logits.view(self.g, self.b, -1)
+        full = branches[0]
+        return full + (self.scales[:, None, None] * (full - branches[1:])).sum(0)
+
+    def _sample(self, logits: torch.Tensor, level: int) -> torch.Tensor:
+        """Top-k, then argmax of logits + temperature * Gumbel noise."""
+        kth = logits.sort(dim=-1, descending=True).values.gather(-1, self.top_k - 1)
+        logits = logits.masked_fill(logits < kth, NEG)
+        return (logits + self.noise[:, level] * self.temperature).argmax(-1)
+
+    def _capture(self) -> None:
+        snap = self.save()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                self._sample_step(None)
+        torch.cuda.current_stream().wait_stream(stream)
+        self._graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self._graph):
+            self._sample_step(None)
+        self.restore(snap)

@@ -1,0 +1,208 @@
+"""The official MRT2 checkpoint layout (flat safetensors keys, '/'-separated, JAX kernel shapes) and
+the mapping onto our modules. Every official key is listed once here; loading, verifying and writing
+test checkpoints all use that one table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import SIZES, MRT2Config
+from .depthformer import Depthformer
+
+DF = "params/depthformer"
+ENC = f"{DF}/encoder/body/layers_1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that does not match the expected layout; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str            # official key
+    param: str          # our state_dict name
+    kind: str           # copy | dense ([in, out]) | heads_in ([in, H, hd]) | heads_out ([d, H, hd])
+    shape: tuple[int, ...]  # official shape
+
+
+def _attention(prefix: str, ours: str, d: int, d_src: int, h: int, hd: int, sinks: int) -> Iterator[Entry]:
+    a = f"{prefix}/attention"
+    yield Entry(f"{a}/query_projection/kernel", f"{ours}.attn.q.weight", "heads_in", (d, h, hd))
+    yield Entry(f"{a}/key_projection/kernel", f"{ours}.attn.k.weight", "heads_in", (d_src, h, hd))
+    yield Entry(f"{a}/value_projection/kernel", f"{ours}.attn.v.weight", "heads_in", (d_src, h, hd))
+    yield Entry(f"{a}/per_dim_scale", f"{ours}.attn.per_dim_scale", "copy", (hd,))
+    if sinks:
+        yield Entry(f"{a}/sink_key_embeddings", f"{ours}.attn.sink_k", "copy", (sinks, h, hd))
+        yield Entry(f"{a}/sink_value_embeddings", f"{ours}.attn.sink_v", "copy", (sinks, h, hd))
+    yield Entry(f"{prefix}/output_projection/kernel", f"{ours}.attn.out.weight", "heads_out", (d, h, hd))
+    yield Entry(f"{prefix}/pre_norm/scale", f"{ours}.pre_norm.scale", "copy", (d,))
+    yield Entry(f"{prefix}/post_norm/scale", f"{ours}.post_norm.scale", "copy", (d,))
+
+
+def _stack(prefix: str, ours: str, spec, sinks: int, d_src: int | None) -> Iterator[Entry]:
+    d, h, hd = spec.d_model, spec.num_heads, spec.head_dim
+    for i in range(spec.num_layers):
+        p, o = f"{prefix}/x_layers_{i}", f"{ours}.{i}"
+        yield from _attention(f"{p}/self_attention", f"{o}.self_attn", d, d, h, hd, sinks)
+        if d_src:
+            yield from _attention(f"{p}/cross_attention", f"{o}.cross_attn", d, d_src, h, hd, sinks)
+        yield Entry(f"{p}/ffn/ffn_layer1/kernel", f"{o}.ffn.w1.weight", "dense", (d, spec.d_ff))
+        yield Entry(f"{p}/ffn/ffn_layer1/bias", f"{o}.ffn.w1.bias", "copy", (spec.d_ff,))
+        yield Entry(f"{p}/ffn/ffn_layer2/kernel", f"{o}.ffn.w2.weight", "dense", (spec.d_ff, d))
+        yield Entry(f"{p}/ffn/ffn_layer2/bias", f"{o}.ffn.w2.bias", "copy", (d,))
+        yield Entry(f"{p}/ffn/pre_norm/scale", f"{o}.ffn.pre_norm.scale", "copy", (d,))
+        yield Entry(f"{p}/ffn/post_norm/scale", f"{o}.ffn.post_norm.scale", "copy", (d,))
+
+
+def depthformer_layout(cfg: MRT2Config) -> list[Entry]:
+    t, d, e = cfg.temporal, cfg.depth, cfg.encoder_dim
+    mc = f"{ENC}/branched_mulan_embedder/mulan_embedder"
+    out = [
+        Entry(f"{mc}/mulan_dequantizer/embedding", "encoder.mc_embed.weight", "copy",
+              (cfg.musiccoca_vocab, cfg.musiccoca_dim)),
+        Entry(f"{mc}/depth_input_adapter/kernel", "encoder.mc_proj.weight", "dense", (cfg.musiccoca_dim, e)),
+        Entry(f"{ENC}/branched_regular_embedder/regular_embedder/embedding", "encoder.regular_embed.weight",
+              "copy", (cfg.regular_vocab, e)),
+        Entry(f"{DF}/encoder/body/encoder_ln/scale", "encoder.norm.weight", "copy", (e,)),
+        Entry(f"{DF}/encoder/body/encoder_ln/bias", "encoder.norm.bias", "copy", (e,)),
+        Entry(f"{DF}/decoder/decoder_embedding/embedding/embedding", "embed.weight", "copy",
+              (cfg.vocab, t.d_model)),
+    ]
+    out += _stack(f"{DF}/decoder/temporal_body/transformer", "temporal", t, cfg.num_sinks, e)
+    depth = f"{DF}/decoder/depth_body"
+    if t.d_model != d.d_model:
+        out.append(Entry(f"{depth}/depth_input_adapter/kernel", "adapter.weight", "dense",
+                         (t.d_model, d.d_model)))
+    out += _stack(f"{depth}/transformer", "depth", d, 0, None)
+    out += [
+        Entry(f"{depth}/final_ln/scale", "final_norm.weight", "copy", (d.d_model,)),
+        Entry(f"{depth}/final_ln/bias", "final_norm.bias", "copy", (d.d_model,)),
+        Entry(f"{depth}/to_logits/kernel", "to_logits.weight", "dense", (d.d_model, cfg.vocab)),
+        Entry(f"{depth}/to_logits/bias", "to_logits.bias", "copy", (cfg.vocab,)),
+    ]
+    return out
+
+
+def to_ours(kind: str, a: torch.Tensor) -> torch.Tensor:
+    if kind == "dense":
+        return a.T
+    if kind == "heads_in":
+        return a.reshape(a.shape[0], -1).T
+    if kind == "heads_out":
+        return a.reshape(a.shape[0], -1)
+    return a
+
+
+def to_official(kind: str, a: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    if kind == "dense":
+        return a.T.contiguous()
+    if kind == "heads_in":
+        return a.T.reshape(shape).contiguous()
+    return a.reshape(shape).contiguous()
+
+
+def _split_combined(tensors: dict[str, torch.Tensor]) -> None:
+    """Accept fused projections (`query_key_value_projection` [in,3,H,hd], `key_value_projection`
+    [in,2,H,hd]), which sequence-layers writes when separate projections are switched off."""
+    for key in [k for k in tensors if k.endswith("_projection/kernel")]:
+        base, name = key.rsplit("/", 2)[0], key.rsplit("/", 2)[1]
+        parts = {"query_key_value_projection": ("query", "key", "value"),
+                 "key_value_projection": ("key", "value")}.get(name)
+        if parts:
+            fused = tensors.pop(key)
+            for j, p in enumerate(parts):
+                tensors[f"{base}/{p}_projection/kernel"] = fused[:, j]
+
+
+def read_checkpoint(path: Path, prefix: str = "params/") -> dict[str, torch.Tensor]:
+    """All tensors under `prefix` of a safetensors file."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # safetensors raises its own error types for a damaged header
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
+
+
+def detect_config(tensors: dict[str, torch.Tensor], path: Path | str = "checkpoint") -> MRT2Config:
+    """The official size whose shapes the checkpoint has (by temporal width and depth)."""
+    key = f"{DF}/decoder/decoder_embedding/embedding/embedding"
+    if key not in tensors:
+        raise CheckpointError(f"{path}: no depthformer weights (missing '{key}'); "
+                              "is this an MRT2 checkpoint?")
+    width = tensors[key].shape[1]
+    layers = sum(1 for k in tensors if k.startswith(f"{DF}/decoder/temporal_body/transformer/")
+                 and k.endswith("/self_attention/pre_norm/scale"))
+    for cfg in SIZES.values():
+        if cfg.temporal.d_model == width and cfg.temporal.num_layers == layers:
+            return cfg
+    raise CheckpointError(f"{path}: temporal decoder is {layers} layers of width {width}; "
+                          f"known sizes: " + ", ".join(f"{n} ({c.temporal.num_layers}x{c.temporal.d_model})"
+                                                       for n, c in SIZES.items()))
+
+
+def check(tensors: dict[str, torch.Tensor], cfg: MRT2Config, path: Path | str = "checkpoint") -> list[str]:
+    """Problems (missing keys, wrong shapes) of `tensors` against `cfg`'s layout; empty when fine."""
+    problems = []
+    for e in depthformer_layout(cfg):
+        if e.key not in tensors:
+            problems.append(f"{path}: missing '{e.key}' (expected shape {list(e.shape)})")
+        elif tuple(tensors[e.key].shape) != e.shape:
+            got = list(tensors[e.key].shape)
+            problems.append(f"{path}: '{e.key}' has shape {got}, expected {list(e.shape)}")
+        elif not tensors[e.key].is_floating_point():
+            problems.append(f"{path}: '{e.key}' has dtype {tensors[e.key].dtype}, expected a float type")
+    return problems
+
+
+def load_depthformer(path: Path, cfg: MRT2Config | None = None, dtype: torch.dtype = torch.float32,
+                     device: str | torch.device = "cpu") -> Depthformer:
+    """Build the depthformer for the checkpoint at `path` and load its weights."""
+    tensors = read_checkpoint(path, f"{DF}/")
+    _split_combined(tensors)
+    cfg = cfg or detect_config(tensors, path)
+    problems = check(tensors, cfg, path)
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise CheckpointError("; ".join(problems[:5]) + more)
+    with torch.device("meta"):
+        model = Depthformer(cfg)
+    state = {e.param: to_ours(e.kind, tensors[e.key].float()) for e in depthformer_layout(cfg)}
+    model.load_state_dict(state, strict=True, assign=True)
+    _rebuild_buffers(model)  # index buffers are not in the checkpoint (and were built on "meta")
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def _rebuild_buffers(model: Depthformer) -> None:
+    with torch.device("cpu"):
+        fresh = Depthformer.index_buffers(model.cfg)
+    model.encoder.mc_offsets = fresh["mc_offsets"]
+    model.encoder.regular_offsets = fresh["regular_offsets"]
+    model.level_offsets = fresh["level_offsets"]
+
+
+def official_state(model: Depthformer) -> dict[str, np.ndarray]:
+    """The model's weights as an official-layout dict (float32 numpy), e.g. to write a test checkpoint."""
+    sd = model.state_dict()
+    return {e.key: to_official(e.kind, sd[e.param].detach().float().cpu(), e.shape).numpy()
+            for e in depthformer_layout(model.cfg)}
+
+
+def random_depthformer(cfg: MRT2Config, seed: int = 0, std: float = 0.05) -> Depthformer:
+    """A model with random weights and the given shapes (benchmarks, tests, fixtures)."""
+    torch.manual_seed(seed)
+    model = Depthformer(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(("scale", "norm.weight")):
+                p.normal_(1.0, 0.1)
+            else:
+                p.normal_(0.0, std)
+    return model.eval()

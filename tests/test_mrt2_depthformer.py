@@ -1,0 +1,176 @@
+"""MRT2 depthformer: streaming vs teacher forcing, state save/restore, seeded sampling, guidance,
+conditioning ids, and the official checkpoint layout (tiny random configs; no real weights here)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from safetensors.numpy import save_file  # noqa: E402
+
+from scorewright.backends.mrt2 import tokens  # noqa: E402
+from scorewright.backends.mrt2 import weights as W  # noqa: E402
+from scorewright.backends.mrt2.config import BASE, SMALL, tiny  # noqa: E402
+from scorewright.backends.mrt2.sampler import Sampler, SamplingParams  # noqa: E402
+from scorewright.conditioning import Conditioning  # noqa: E402
+
+CFG = tiny(horizon=4)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return W.random_depthformer(CFG, std=0.2)
+
+
+def random_cond(g, t, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(6, 11, (g, t, CFG.cond_width), generator=gen)
+
+
+def random_codes(b, t, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, CFG.codebook, (b, t, CFG.rvq_levels), generator=gen)
+
+
+def test_streaming_matches_teacher_forced_pass_beyond_the_window(model):
+    t = 11  # more than horizon + 1 frames, so the ring buffers wrap
+    cond, codes = random_cond(3, t), random_codes(1, t)
+    ids = (codes + model.level_offsets).expand(3, -1, -1)
+    with torch.no_grad():
+        full = model(cond, ids)["logits"]
+    s = Sampler(model, guidance=True)
+    for i in range(t):
+        step = s.teacher_forced_logits(cond[:, i], codes[:, i])
+        for level in range(CFG.rvq_levels):
+            lo = 6 + level * CFG.codebook
+            ref = full[:, i, level, lo: lo + CFG.codebook]
+            assert torch.allclose(step[:, level], ref, atol=1e-4), (i, level)
+
+
+def test_prefill_is_the_teacher_forced_history(model):
+    cond, codes = random_cond(1, 8), random_codes(1, 8)
+    a, b = Sampler(model, guidance=False), Sampler(model, guidance=False)
+    a.prefill(cond[:, :7], codes[0, :7])
+    for i in range(7):
+        b.teacher_forced_logits(cond[:, i], codes[:, i])
+    assert torch.equal(a.teacher_forced_logits(cond[:, 7], codes[:, 7]),
+                       b.teacher_forced_logits(cond[:, 7], codes[:, 7]))
+
+
+def run(s, cond, n, params=None):
+    params = params or SamplingParams()
+    return torch.stack([s.step(cond, params) for _ in range(n)])
+
+
+def test_seeded_sampling_is_reproducible_and_seeds_differ(model):
+    cond = random_cond(3, 1)[:, 0]
+    a = run(Sampler(model, seed=3), cond, 6)
+    b = run(Sampler(model, seed=3), cond, 6)
+    c = run(Sampler(model, seed=4), cond, 6)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() < CFG.codebook and a.shape == (6, 1, 12)
+
+
+def test_save_restore_resumes_bit_exactly(model):
+    cond = random_cond(3, 1)[:, 0]
+    s = Sampler(model, seed=5)
+    run(s, cond, 7)                       # past the window, so the rings have wrapped
+    snap = s.save()
+    first = run(s, cond, 5)
+    run(s, cond, 3)                       # wander off
+    s.restore(snap)
+    assert torch.equal(run(s, cond, 5), first)
+    s.reset(seed=5)
+    assert not s.state["valid"].any() and int(s.state["step"]) == 0
+
+
+def test_guidance_with_zero_weights_equals_the_unguided_pass(model):
+    full = random_cond(1, 1)[:, 0]
+    guided = Sampler(model, guidance=True, seed=9)
+    plain = Sampler(model, guidance=False, seed=9)
+    branches = torch.from_numpy(tokens.branches(full[0].numpy(), True))
+    p0 = SamplingParams(cfg_style=0.0, cfg_notes=0.0)
+    assert torch.equal(run(guided, branches, 6, p0), run(plain, full, 6, p0))
+    # and non-zero weights change the result
+    guided.reset(seed=9)
+    plain.reset(seed=9)
+    assert not torch.equal(run(guided, branches, 6, SamplingParams(cfg_style=4.0)), run(plain, full, 6))
+
+
+def test_guidance_formula_and_top1_sampling(model):
+    s = Sampler(model, guidance=True)
+    s.scales.copy_(torch.tensor([2.0, 0.5]))
+    logits = torch.randn(3, CFG.codebook)
+    guided = s._guide(logits)
+    expect = logits[0] + 2.0 * (logits[0] - logits[1]) + 0.5 * (logits[0] - logits[2])
+    assert torch.allclose(guided[0], expect)
+    s.top_k.fill_(1)
+    s.noise.normal_(0, 100)   # whatever the noise, top-1 leaves one candidate
+    assert int(s._sample(guided, 0)[0]) == int(expect.argmax())
+
+
+def test_conditioning_ids_follow_the_official_layout():
+    notes = np.full(128, -1, dtype=np.int8)
+    notes[60], notes[64], notes[67] = 2, 1, 0
+    c = Conditioning(style=np.zeros(768, np.float32), notes=notes, drums=0,
+                     style_tokens=np.arange(100, 112), cfg_style=3.0, cfg_notes=5.0, cfg_drums=1.0)
+    ids = tokens.encode(c)
+    assert ids.shape == (144,)
+    assert list(ids[:6]) == [107, 108, 109, 110, 111, 112] and set(ids[6:12]) == {6}  # fine levels masked
+    assert ids[12 + 60] == 9 and ids[12 + 64] == 8 and ids[12 + 67] == 7 and ids[12 + 0] == 6
+    assert ids[140] == 7                                   # drumless
+    assert list(ids[141:]) == [20 + 6, 30 + 6, 2 + 6]      # bins of 3.0, 5.0 (step .2) and 1.0 (step 1)
+    assert tokens.encode(c, style_levels=12)[11] == 111 + 7
+    br = tokens.branches(ids, True)
+    assert (br[1, :12] == 6).all() and (br[1, 12:] == ids[12:]).all()
+    assert (br[2, 12:140] == 6).all() and (br[2, :12] == ids[:12]).all() and br[2, 140] == 7
+    assert tokens.cfg_bin(99, 0.2, 40) == 40 and tokens.cfg_bin(-5, 1.0, 8) == 0
+
+
+def test_real_sizes_have_the_official_parameter_counts():
+    def count(cfg):
+        return sum(int(np.prod(e.shape)) for e in W.depthformer_layout(cfg))
+    assert 225e6 < count(SMALL) < 235e6      # "230M small"
+    assert 2.35e9 < count(BASE) < 2.45e9     # "2.4B base"
+
+
+def write(tmp_path, state, name="ckpt.safetensors"):
+    path = tmp_path / name
+    save_file(state, str(path))
+    return path
+
+
+def test_official_checkpoint_round_trip(model, tmp_path):
+    path = write(tmp_path, W.official_state(model))
+    loaded = W.load_depthformer(path, CFG)
+    a, b = model.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    bf16 = W.load_depthformer(path, CFG, dtype=torch.bfloat16)
+    assert next(bf16.parameters()).dtype == torch.bfloat16
+
+
+def test_checkpoint_errors_name_the_key(model, tmp_path):
+    state = W.official_state(model)
+    key = next(k for k in state if k.endswith("x_layers_1/ffn/ffn_layer1/kernel"))
+    bad = dict(state)
+    bad[key] = np.zeros((3, 3), np.float32)
+    with pytest.raises(W.CheckpointError, match=r"layer1/kernel' has shape \[3, 3\], expected"):
+        W.load_depthformer(write(tmp_path, bad, "bad.safetensors"), CFG)
+    missing = {k: v for k, v in state.items() if "sink_key" not in k}
+    with pytest.raises(W.CheckpointError, match="missing '.*sink_key_embeddings'"):
+        W.load_depthformer(write(tmp_path, missing, "missing.safetensors"), CFG)
+    with pytest.raises(W.CheckpointError, match="known sizes: small"):
+        W.load_depthformer(write(tmp_path, state, "tiny.safetensors"))   # size detection names the options
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(W.CheckpointError, match="not a readable safetensors file"):
+        W.load_depthformer(tmp_path / "junk.safetensors", CFG)
+
+
+def test_fused_projections_are_accepted(model, tmp_path):
+    state = W.official_state(model)
+    for key in [k for k in state if k.endswith("self_attention/attention/query_projection/kernel")]:
+        base = key.rsplit("/", 2)[0]
+        parts = [state.pop(f"{base}/{p}_projection/kernel") for p in ("query", "key", "value")]
+        state[f"{base}/query_key_value_projection/kernel"] = np.stack(parts, axis=1)
+    loaded = W.load_depthformer(write(tmp_path, state), CFG)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in loaded.state_dict().items())
