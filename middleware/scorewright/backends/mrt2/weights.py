@@ -13,6 +13,7 @@ import torch
 
 from .config import SIZES, MRT2Config
 from .depthformer import Depthformer
+from .spectrostream import CausalConv, CausalConvTranspose, SpectroStreamDecoder
 
 DF = "params/depthformer"
 ENC = f"{DF}/encoder/body/layers_1"
@@ -88,7 +89,45 @@ def depthformer_layout(cfg: MRT2Config) -> list[Entry]:
     return out
 
 
+SS = "params/soundstream"
+
+
+def _conv(key: str, ours: str, conv: CausalConv | CausalConvTranspose) -> list[Entry]:
+    """A conv's kernel [kt, kf, in, out] and bias; transposed convs keep their bias outside."""
+    w = conv.conv.weight
+    if isinstance(conv, CausalConvTranspose):
+        c_in, c_out, kt, kf = w.shape
+        return [Entry(f"{key}/conv/kernel", f"{ours}.conv.weight", "conv_t", (kt, kf, c_in, c_out)),
+                Entry(f"{key}/conv/bias", f"{ours}.bias", "copy", (c_out,))]
+    c_out, c_in, kt, kf = w.shape
+    return [Entry(f"{key}/conv/kernel", f"{ours}.conv.weight", "conv", (kt, kf, c_in, c_out)),
+            Entry(f"{key}/conv/bias", f"{ours}.conv.bias", "copy", (c_out,))]
+
+
+def spectrostream_layout(dec: SpectroStreamDecoder) -> list[Entry]:
+    """Official keys of the SpectroStream quantizer codebooks and decoder."""
+    d = f"{SS}/decoder"
+    out = [Entry(f"{SS}/quantizer/embedding", "codebooks", "copy", tuple(dec.codebooks.shape))]
+    out += _conv(f"{d}/input_layer/conv1x1_first", "first", dec.first)
+    out += _conv(f"{d}/input_layer/shortcut_layer/conv1x1_b1", "b1", dec.b1)
+    out += _conv(f"{d}/input_layer/shortcut_layer/conv1x1_b2", "b2", dec.b2)
+    out += _conv(f"{d}/input_layers_residual_unit/conv2d_3x3_a", "input_unit.first", dec.input_unit.first)
+    out += _conv(f"{d}/input_layers_residual_unit/conv2d_3x3", "input_unit.second", dec.input_unit.second)
+    for i, blk in enumerate(dec.blocks):
+        kt, kf = blk.first.conv.weight.shape[-2:]
+        out += _conv(f"{d}/decoder_{i}/conv2dtranspose_{kt}x{kf}", f"blocks.{i}.first", blk.first)
+        out += _conv(f"{d}/decoder_{i}/conv2d_3x3", f"blocks.{i}.second", blk.second)
+        if blk.shortcut is not None:
+            out += _conv(f"{d}/decoder_{i}/shortcut_layer/conv1x1", f"blocks.{i}.shortcut", blk.shortcut)
+    out += _conv(f"{d}/output_layer/base_conv_last", "out_conv", dec.out_conv)
+    return out
+
+
 def to_ours(kind: str, a: torch.Tensor) -> torch.Tensor:
+    if kind == "conv":
+        return a.permute(3, 2, 0, 1)
+    if kind == "conv_t":  # JAX's transposed conv correlates with the kernel; torch's scatters it
+        return a.flip(0, 1).permute(2, 3, 0, 1)
     if kind == "dense":
         return a.T
     if kind == "heads_in":
@@ -99,6 +138,10 @@ def to_ours(kind: str, a: torch.Tensor) -> torch.Tensor:
 
 
 def to_official(kind: str, a: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    if kind == "conv":
+        return a.permute(2, 3, 1, 0).contiguous()
+    if kind == "conv_t":
+        return a.permute(2, 3, 0, 1).flip(0, 1).contiguous()
     if kind == "dense":
         return a.T.contiguous()
     if kind == "heads_in":
@@ -124,7 +167,8 @@ def read_checkpoint(path: Path, prefix: str = "params/") -> dict[str, torch.Tens
     from safetensors import safe_open
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+            # flax may store partitioned ("boxed") params with a trailing '/value'
+            return {k.removesuffix("/value"): f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
     except FileNotFoundError:
         raise
     except Exception as e:  # safetensors raises its own error types for a damaged header
@@ -148,10 +192,10 @@ def detect_config(tensors: dict[str, torch.Tensor], path: Path | str = "checkpoi
                                                        for n, c in SIZES.items()))
 
 
-def check(tensors: dict[str, torch.Tensor], cfg: MRT2Config, path: Path | str = "checkpoint") -> list[str]:
-    """Problems (missing keys, wrong shapes) of `tensors` against `cfg`'s layout; empty when fine."""
+def check(tensors: dict[str, torch.Tensor], layout: list[Entry], path: Path | str = "checkpoint") -> list[str]:
+    """Problems (missing keys, wrong shapes, non-float dtypes) against `layout`; empty when fine."""
     problems = []
-    for e in depthformer_layout(cfg):
+    for e in layout:
         if e.key not in tensors:
             problems.append(f"{path}: missing '{e.key}' (expected shape {list(e.shape)})")
         elif tuple(tensors[e.key].shape) != e.shape:
@@ -168,16 +212,32 @@ def load_depthformer(path: Path, cfg: MRT2Config | None = None, dtype: torch.dty
     tensors = read_checkpoint(path, f"{DF}/")
     _split_combined(tensors)
     cfg = cfg or detect_config(tensors, path)
-    problems = check(tensors, cfg, path)
+    with torch.device("meta"):
+        model = Depthformer(cfg)
+    _assign(model, depthformer_layout(cfg), tensors, path)
+    _rebuild_buffers(model)  # index buffers are not in the checkpoint (and were built on "meta")
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def _assign(module: torch.nn.Module, layout: list[Entry], tensors: dict[str, torch.Tensor], path) -> None:
+    problems = check(tensors, layout, path)
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise CheckpointError("; ".join(problems[:5]) + more)
+    state = {e.param: to_ours(e.kind, tensors[e.key].float()) for e in layout}
+    module.load_state_dict(state, strict=True, assign=True)
+
+
+def load_spectrostream(path: Path, cfg=None, dtype: torch.dtype = torch.float32,
+                       device: str | torch.device = "cpu") -> SpectroStreamDecoder:
+    """The SpectroStream decoder (and codebooks) from the checkpoint at `path`."""
+    from .spectrostream import SpectroStreamConfig
     with torch.device("meta"):
-        model = Depthformer(cfg)
-    state = {e.param: to_ours(e.kind, tensors[e.key].float()) for e in depthformer_layout(cfg)}
-    model.load_state_dict(state, strict=True, assign=True)
-    _rebuild_buffers(model)  # index buffers are not in the checkpoint (and were built on "meta")
-    return model.to(device=device, dtype=dtype).eval()
+        dec = SpectroStreamDecoder(cfg or SpectroStreamConfig())
+    _assign(dec, spectrostream_layout(dec), read_checkpoint(path, f"{SS}/"), path)
+    with torch.device("cpu"):
+        dec.window = SpectroStreamDecoder.synthesis_window(dec.cfg)
+    return dec.to(device=device, dtype=dtype).eval()
 
 
 def _rebuild_buffers(model: Depthformer) -> None:
@@ -188,11 +248,12 @@ def _rebuild_buffers(model: Depthformer) -> None:
     model.level_offsets = fresh["level_offsets"]
 
 
-def official_state(model: Depthformer) -> dict[str, np.ndarray]:
-    """The model's weights as an official-layout dict (float32 numpy), e.g. to write a test checkpoint."""
+def official_state(model: Depthformer | SpectroStreamDecoder) -> dict[str, np.ndarray]:
+    """A model's weights as an official-layout dict (float32 numpy), e.g. to write a test checkpoint."""
     sd = model.state_dict()
-    return {e.key: to_official(e.kind, sd[e.param].detach().float().cpu(), e.shape).numpy()
-            for e in depthformer_layout(model.cfg)}
+    layout = (spectrostream_layout(model) if isinstance(model, SpectroStreamDecoder)
+              else depthformer_layout(model.cfg))
+    return {e.key: to_official(e.kind, sd[e.param].detach().float().cpu(), e.shape).numpy() for e in layout}
 
 
 def random_depthformer(cfg: MRT2Config, seed: int = 0, std: float = 0.05) -> Depthformer:
