@@ -1,4 +1,4 @@
-"""The `scorewright` command: demo, serve, render, validate."""
+"""The `scorewright` command: demo, serve, render, trace, validate, models."""
 
 from __future__ import annotations
 
@@ -149,6 +149,46 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """List, verify or download the MRT2 files (the models folder follows the official layout)."""
+    from rich.table import Table
+
+    from .backends.mrt2 import models
+    if args.action == "download":
+        for size in args.sizes:
+            try:
+                models.download(size, progress=lambda m: console.print(m))
+            except Exception as e:  # network, auth, disk: say what failed and where
+                console.print(f"[red]error:[/] download of {size} failed: {e}")
+                return 2
+        console.print(f"done; files under {models.root()}")
+        return 0
+    check = args.action == "verify"
+    if check:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            console.print("[red]error:[/] verifying checkpoints needs PyTorch: pip install 'scorewright[mrt2]'")
+            return 2
+    ok = True
+    for size in args.sizes:
+        rows = models.verify(size) if check else models.status(size)
+        table = Table(title=f"MRT2 {size} — {models.root()}", title_justify="left")
+        for col in ("file", "size", "status"):
+            table.add_column(col)
+        for r in rows:
+            state = ("[red]missing[/]" if not r.present else f"[red]{r.problem}[/]" if r.problem
+                     else "[green]ok[/]" if check else "present")
+            ok &= r.present and not r.problem
+            size_text = f"{r.bytes / 1e6:,.1f} MB" if r.present else "-"
+            table.add_row(str(r.path.relative_to(models.root())), size_text, state)
+        console.print(table)
+    if not ok:
+        console.print("Missing files: `scorewright models download SIZE` (needs internet), or set "
+                      "SCOREWRIGHT_MODELS to a folder with the official layout.")
+    return 0 if ok or not check else 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import ServeConfig, Server
     config = ServeConfig(host=args.host, control_port=args.control_port, audio_port=args.audio_port,
@@ -228,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--every-frame", action="store_true", help="one line per frame, not per change")
     t.add_argument("--plot", metavar="PNG", help="also draw weights, params and notes (needs matplotlib)")
     t.set_defaults(func=cmd_trace)
+
+    m = sub.add_parser("models", help="MRT2 weights: list what is here, verify it, or download it")
+    m.add_argument("action", choices=["list", "verify", "download"])
+    m.add_argument("sizes", nargs="*", default=["small", "base"], metavar="SIZE",
+                   help="small and/or base (default both)")
+    m.set_defaults(func=cmd_models)
 
     v = sub.add_parser("validate", help="check state maps; errors as file:line:col")
     v.add_argument("maps", nargs="+")

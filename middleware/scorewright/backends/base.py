@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -31,7 +32,7 @@ class BackendUnavailable(RuntimeError):
     """The requested backend cannot run here (not built, weights missing, ...)."""
 
 
-AVAILABLE = ("synth",)
+AVAILABLE = ("synth", "mrt2")
 
 
 def create_backend(name: str, seed: int = 0) -> Backend:
@@ -40,8 +41,26 @@ def create_backend(name: str, seed: int = 0) -> Backend:
         from .synth.backend import SynthBackend
         return SynthBackend(seed=seed)
     if name == "mrt2":
-        raise BackendUnavailable("the mrt2 backend is not part of this build yet")
+        return _create_mrt2(seed)
     raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(AVAILABLE)}")
+
+
+def _create_mrt2(seed: int) -> Backend:
+    """MRT2 of size $SCOREWRIGHT_MRT2_SIZE (small|base, default small) from the models folder."""
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise BackendUnavailable("the mrt2 backend needs PyTorch: pip install 'scorewright[mrt2]'") from e
+    from .mrt2 import models
+    from .mrt2.backend import MRT2Backend
+    from .mrt2.weights import CheckpointError
+    size = os.environ.get("SCOREWRIGHT_MRT2_SIZE", "small")
+    if size not in models.SIZES:
+        raise BackendUnavailable(f"SCOREWRIGHT_MRT2_SIZE={size!r}; expected one of {', '.join(models.SIZES)}")
+    try:
+        return MRT2Backend(size=size, seed=seed, compile=os.environ.get("SCOREWRIGHT_MRT2_COMPILE") == "1")
+    except (models.ModelsMissing, CheckpointError) as e:
+        raise BackendUnavailable(str(e)) from e
 
 
 def choose_backend(prefer: str, fallback: str | None, seed: int = 0) -> Backend:
@@ -51,5 +70,5 @@ def choose_backend(prefer: str, fallback: str | None, seed: int = 0) -> Backend:
     except BackendUnavailable as e:
         if fallback is None or fallback == prefer:
             raise
-        log.info("backend '%s' unavailable (%s); using '%s'", prefer, e, fallback)
+        log.warning("backend '%s' unavailable (%s); using '%s'", prefer, e, fallback)
         return create_backend(fallback, seed)

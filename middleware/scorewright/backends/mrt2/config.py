@@ -3,7 +3,8 @@ mlx/model.py and core/src/mlx_engine.cpp)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import asdict, dataclass, field, replace
 
 NUM_RESERVED = 6        # reserved ids at the start of every vocabulary (0 = start of sequence)
 RVQ_LEVELS = 12         # SpectroStream levels the decoder generates (of 64 trained)
@@ -120,3 +121,15 @@ def tiny(codebook: int = CODEBOOK, horizon: int = 5) -> MRT2Config:
         temporal=TransformerSpec(2, 48, 96, 2, 16), depth=TransformerSpec(2, 40, 80, 2, 16),
         musiccoca_dim=24,
     )
+
+
+def config_to_json(cfg: MRT2Config) -> str:
+    """Shapes of a non-official config, for a test checkpoint's metadata (official files carry none)."""
+    d = asdict(cfg)
+    d.pop("cond_groups")
+    return json.dumps(d)
+
+
+def config_from_json(text: str) -> MRT2Config:
+    d = json.loads(text)
+    return MRT2Config(**{**d, "temporal": TransformerSpec(**d["temporal"]), "depth": TransformerSpec(**d["depth"])})

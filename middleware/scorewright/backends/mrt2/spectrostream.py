@@ -12,8 +12,9 @@ Tensors are [batch, channels, time, freq] inside.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,17 @@ class SpectroStreamConfig:
     @property
     def samples_per_frame(self) -> int:
         return self.time_stride * self.frame_step
+
+
+def ss_config_to_json(cfg: SpectroStreamConfig) -> str:
+    return json.dumps(asdict(cfg))
+
+
+def ss_config_from_json(text: str) -> SpectroStreamConfig:
+    d = json.loads(text)
+    d["ratios"] = tuple(tuple(r) for r in d["ratios"])
+    d["mults"] = tuple(d["mults"])
+    return SpectroStreamConfig(**d)
 
 
 TINY_SS = SpectroStreamConfig(ratios=((1, 2), (2, 2), (2, 1)), mults=(2, 1, 2), base_depth=4, num_bins=8,

@@ -11,9 +11,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import SIZES, MRT2Config
+from .config import SIZES, MRT2Config, config_from_json
 from .depthformer import Depthformer
-from .spectrostream import CausalConv, CausalConvTranspose, SpectroStreamDecoder
+from .spectrostream import (
+    CausalConv,
+    CausalConvTranspose,
+    SpectroStreamConfig,
+    SpectroStreamDecoder,
+    ss_config_from_json,
+)
+
+# safetensors metadata keys holding the shapes of a non-official (test) checkpoint
+META_MODEL, META_CODEC = "scorewright_mrt2_config", "scorewright_spectrostream_config"
 
 DF = "params/depthformer"
 ENC = f"{DF}/encoder/body/layers_1"
@@ -175,8 +184,21 @@ def read_checkpoint(path: Path, prefix: str = "params/") -> dict[str, torch.Tens
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
 
 
-def detect_config(tensors: dict[str, torch.Tensor], path: Path | str = "checkpoint") -> MRT2Config:
-    """The official size whose shapes the checkpoint has (by temporal width and depth)."""
+def read_metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
+
+
+def detect_config(tensors: dict[str, torch.Tensor], path: Path | str = "checkpoint",
+                  metadata: dict[str, str] | None = None) -> MRT2Config:
+    """The official size whose shapes the checkpoint has (by temporal width and depth), or the
+    shapes a test checkpoint names in its metadata."""
+    if metadata and META_MODEL in metadata:
+        return config_from_json(metadata[META_MODEL])
     key = f"{DF}/decoder/decoder_embedding/embedding/embedding"
     if key not in tensors:
         raise CheckpointError(f"{path}: no depthformer weights (missing '{key}'); "
@@ -211,7 +233,7 @@ def load_depthformer(path: Path, cfg: MRT2Config | None = None, dtype: torch.dty
     """Build the depthformer for the checkpoint at `path` and load its weights."""
     tensors = read_checkpoint(path, f"{DF}/")
     _split_combined(tensors)
-    cfg = cfg or detect_config(tensors, path)
+    cfg = cfg or detect_config(tensors, path, read_metadata(path))
     with torch.device("meta"):
         model = Depthformer(cfg)
     _assign(model, depthformer_layout(cfg), tensors, path)
@@ -231,9 +253,11 @@ def _assign(module: torch.nn.Module, layout: list[Entry], tensors: dict[str, tor
 def load_spectrostream(path: Path, cfg=None, dtype: torch.dtype = torch.float32,
                        device: str | torch.device = "cpu") -> SpectroStreamDecoder:
     """The SpectroStream decoder (and codebooks) from the checkpoint at `path`."""
-    from .spectrostream import SpectroStreamConfig
+    if cfg is None:
+        meta = read_metadata(path)
+        cfg = ss_config_from_json(meta[META_CODEC]) if META_CODEC in meta else SpectroStreamConfig()
     with torch.device("meta"):
-        dec = SpectroStreamDecoder(cfg or SpectroStreamConfig())
+        dec = SpectroStreamDecoder(cfg)
     _assign(dec, spectrostream_layout(dec), read_checkpoint(path, f"{SS}/"), path)
     with torch.device("cpu"):
         dec.window = SpectroStreamDecoder.synthesis_window(dec.cfg)
@@ -267,3 +291,18 @@ def random_depthformer(cfg: MRT2Config, seed: int = 0, std: float = 0.05) -> Dep
             else:
                 p.normal_(0.0, std)
     return model.eval()
+
+
+def write_checkpoint(path: Path, model: Depthformer, decoder: SpectroStreamDecoder) -> None:
+    """One safetensors file in the official layout; non-official shapes go in its metadata."""
+    from safetensors.numpy import save_file
+
+    from .config import SIZES as KNOWN
+    from .config import config_to_json
+    from .spectrostream import ss_config_to_json
+    meta = {}
+    if model.cfg not in KNOWN.values():
+        meta[META_MODEL] = config_to_json(model.cfg)
+    if decoder.cfg != SpectroStreamConfig():
+        meta[META_CODEC] = ss_config_to_json(decoder.cfg)
+    save_file({**official_state(model), **official_state(decoder)}, str(path), metadata=meta)

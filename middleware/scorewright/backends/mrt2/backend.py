@@ -1,0 +1,97 @@
+"""MRT2Backend: Magenta RealTime 2 behind the Backend protocol (one 40 ms frame per step)."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from ...audio import FRAME_SAMPLES, SAMPLE_RATE
+from ...conditioning import Conditioning, unit
+from . import models, tokens
+from .musiccoca import MusicCoCa
+from .sampler import Sampler, SamplingParams
+from .weights import load_depthformer, load_spectrostream
+
+log = logging.getLogger(__name__)
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class StyleModel(Protocol):
+    """What the backend needs from MusicCoCa (the TFLite one, or anything with its interface)."""
+
+    def embed_text(self, text: str) -> np.ndarray: ...
+    def embed_audio(self, pcm: np.ndarray, sr: int) -> np.ndarray: ...
+    def tokenize(self, embedding: np.ndarray) -> np.ndarray: ...
+
+
+class MRT2Backend:
+    name = "mrt2"
+    sample_rate = SAMPLE_RATE
+    channels = 2
+    frame_samples = FRAME_SAMPLES
+    style_dim = 768
+
+    def __init__(self, size: str = "small", seed: int = 0, device: str | None = None, dtype: str | None = None,
+                 models_root: Path | None = None, style_model: StyleModel | None = None,
+                 guidance: bool = True, compile: bool = False) -> None:
+        base = models_root or models.root()
+        ckpt = models.checkpoint_path(size, base)
+        if style_model is None:
+            models.require(size, base)
+            style_model = MusicCoCa(models.musiccoca_dir(base))
+        elif not ckpt.is_file():
+            raise models.ModelsMissing(f"MRT2 checkpoint missing: {ckpt}. Run `scorewright models download {size}`.")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        dt = DTYPES[dtype or ("bf16" if self.device.type == "cuda" else "fp32")]
+        log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
+        self.model = load_depthformer(ckpt, dtype=dt, device=self.device)
+        self.decoder = load_spectrostream(ckpt, device=self.device)  # the codec stays float32
+        self.guidance = guidance
+        self.sampler = Sampler(self.model, guidance=guidance, seed=seed,
+                               cuda_graph=self.device.type == "cuda", compile=compile)
+        self.style_model = style_model
+        self._tokens: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+    # -- style space (MusicCoCa) --
+
+    def embed_text(self, text: str) -> np.ndarray:
+        return unit(np.asarray(self.style_model.embed_text(text), np.float32))
+
+    def embed_audio(self, pcm: np.ndarray, sr: int) -> np.ndarray:
+        return unit(np.asarray(self.style_model.embed_audio(pcm, sr), np.float32))
+
+    def style_tokens(self, style: np.ndarray) -> np.ndarray | None:
+        """RVQ tokens of a blended style (cached: blends repeat from frame to frame)."""
+        if not np.any(style):
+            return None
+        key = np.round(style, 4).astype(np.float32).tobytes()
+        if key not in self._tokens:
+            self._tokens[key] = np.asarray(self.style_model.tokenize(style), np.int64)
+            if len(self._tokens) > 512:
+                self._tokens.popitem(last=False)
+        self._tokens.move_to_end(key)
+        return self._tokens[key]
+
+    # -- generation --
+
+    def reset(self, seed: int | None = None) -> None:
+        self.sampler.reset(seed)
+        self.decoder.reset()
+
+    def generate(self, cond: Conditioning, n_frames: int = 1) -> np.ndarray:
+        st = cond.style_tokens if cond.style_tokens is not None else self.style_tokens(cond.style)
+        ids = tokens.branches(tokens.encode(replace(cond, style_tokens=st)), self.guidance)
+        ids_t = torch.from_numpy(ids).to(self.device)
+        params = SamplingParams(temperature=cond.temperature, top_k=cond.top_k,
+                                cfg_style=cond.cfg_style, cfg_notes=cond.cfg_notes)
+        out = []
+        for _ in range(n_frames):
+            codes = self.sampler.step(ids_t, params)
+            out.append(self.decoder.decode(codes[:, None]))
+        return torch.cat(out, dim=1)[0].float().cpu().numpy()

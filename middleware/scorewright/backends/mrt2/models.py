@@ -1,0 +1,116 @@
+"""Where the MRT2 files live, what each size needs, and download/verify.
+
+Layout (the official one, so files fetched by Magenta's own tools are found as they are):
+
+    <root>/checkpoints/mrt2_small.safetensors | mrt2_base.safetensors
+    <root>/resources/musiccoca/{spm.model, text_encoder.tflite, audio_preprocessor.tflite,
+                                music_encoder.tflite, pretrained_vector_quantizer.tflite}
+
+<root> is $SCOREWRIGHT_MODELS, else $MAGENTA_HOME/magenta-rt-v2 (MAGENTA_HOME defaults to
+~/Documents/Magenta). Files come from the Hugging Face repo google/magenta-realtime-2.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HF_REPO = "google/magenta-realtime-2"
+SIZES = ("small", "base")
+MUSICCOCA_FILES = ("spm.model", "text_encoder.tflite", "audio_preprocessor.tflite", "music_encoder.tflite",
+                   "pretrained_vector_quantizer.tflite")
+
+
+class ModelsMissing(FileNotFoundError):
+    """Model files are not where they should be; the message says what to run."""
+
+
+def root() -> Path:
+    if os.environ.get("SCOREWRIGHT_MODELS"):
+        return Path(os.environ["SCOREWRIGHT_MODELS"]).expanduser()
+    home = Path(os.environ.get("MAGENTA_HOME", Path.home() / "Documents" / "Magenta")).expanduser()
+    return home / "magenta-rt-v2"
+
+
+def checkpoint_path(size: str, base: Path | None = None) -> Path:
+    return (base or root()) / "checkpoints" / f"mrt2_{size}.safetensors"
+
+
+def musiccoca_dir(base: Path | None = None) -> Path:
+    return (base or root()) / "resources" / "musiccoca"
+
+
+@dataclass
+class FileStatus:
+    path: Path
+    present: bool
+    bytes: int
+    problem: str = ""
+
+
+def required_files(size: str, base: Path | None = None) -> list[Path]:
+    return [checkpoint_path(size, base)] + [musiccoca_dir(base) / f for f in MUSICCOCA_FILES]
+
+
+def status(size: str, base: Path | None = None) -> list[FileStatus]:
+    out = []
+    for p in required_files(size, base):
+        out.append(FileStatus(p, p.is_file(), p.stat().st_size if p.is_file() else 0))
+    return out
+
+
+def require(size: str, base: Path | None = None) -> None:
+    """Raise ModelsMissing naming every absent file and the command that fetches them."""
+    missing = [s.path for s in status(size, base) if not s.present]
+    if missing:
+        listed = "\n  ".join(str(p) for p in missing)
+        raise ModelsMissing(f"MRT2 '{size}' files missing:\n  {listed}\n"
+                            f"Run `scorewright models download {size}` (needs internet), or point "
+                            f"SCOREWRIGHT_MODELS at a folder with the official layout.")
+
+
+def verify(size: str, base: Path | None = None) -> list[FileStatus]:
+    """Status of every file, with the checkpoint's keys, shapes and dtypes checked."""
+    from . import weights
+    from .spectrostream import SpectroStreamConfig, SpectroStreamDecoder, ss_config_from_json
+
+    rows = status(size, base)
+    ckpt = rows[0]
+    if ckpt.present:
+        try:
+            tensors = weights.read_checkpoint(ckpt.path)
+            meta = weights.read_metadata(ckpt.path)
+            cfg = weights.detect_config(tensors, ckpt.path, meta)
+            import torch
+            ss = (ss_config_from_json(meta[weights.META_CODEC]) if weights.META_CODEC in meta
+                  else SpectroStreamConfig())
+            with torch.device("meta"):
+                dec = SpectroStreamDecoder(ss)
+            problems = (weights.check(tensors, weights.depthformer_layout(cfg), ckpt.path)
+                        + weights.check(tensors, weights.spectrostream_layout(dec), ckpt.path))
+            if cfg.name != f"mrt2_{size}":
+                problems.insert(0, f"{ckpt.path}: holds the {cfg.name} model, not mrt2_{size}")
+            ckpt.problem = "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
+        except (weights.CheckpointError, OSError) as e:
+            ckpt.problem = str(e)
+    for r in rows:
+        if r.present and r.bytes == 0:
+            r.problem = f"{r.path}: empty file"
+    return rows
+
+
+def download(size: str, base: Path | None = None, progress=print) -> list[Path]:
+    """Fetch the size's checkpoint and the MusicCoCa files from Hugging Face (needs internet)."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as e:
+        raise RuntimeError("`scorewright models download` needs huggingface_hub: "
+                           "pip install 'scorewright[mrt2]'") from e
+    dest = base or root()
+    names = [f"checkpoints/mrt2_{size}.safetensors"] + [f"resources/musiccoca/{f}" for f in MUSICCOCA_FILES]
+    got = []
+    for i, name in enumerate(names, 1):
+        progress(f"[{i}/{len(names)}] {HF_REPO}/{name} -> {dest / name}")
+        got.append(Path(hf_hub_download(repo_id=HF_REPO, filename=name, local_dir=dest)))
+    return got

@@ -1,0 +1,125 @@
+"""The mrt2 backend end to end on a tiny random checkpoint in the official layout: loading from a
+models folder, frames out of the Backend protocol, seeds, conditioning reaching the model, a state
+map rendered through the engine, the models CLI, and the fallback to synth without weights."""
+
+import hashlib
+import logging
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from scorewright.backends.base import Backend, choose_backend  # noqa: E402
+from scorewright.backends.mrt2 import models  # noqa: E402
+from scorewright.backends.mrt2.backend import MRT2Backend  # noqa: E402
+from scorewright.backends.mrt2.config import tiny  # noqa: E402
+from scorewright.backends.mrt2.spectrostream import TINY_SS, SpectroStreamConfig, SpectroStreamDecoder  # noqa: E402
+from scorewright.backends.mrt2.weights import random_depthformer, write_checkpoint  # noqa: E402
+from scorewright.cli import main  # noqa: E402
+from scorewright.conditioning import Conditioning  # noqa: E402
+from scorewright.engine import Engine  # noqa: E402
+from scorewright.session import make_director  # noqa: E402
+from scorewright.statemap.load import load  # noqa: E402
+
+# the codec must make 1920-sample frames for the engine: TINY_SS's layout at 240 bins, hop 480
+CODEC = SpectroStreamConfig(ratios=TINY_SS.ratios, mults=TINY_SS.mults, base_depth=2, num_bins=240,
+                            embedding_dim=16, codebook=64, num_quantizers=12, frame_length=960, frame_step=480)
+
+
+class HashStyle:
+    """A deterministic stand-in for the MusicCoCa TFLite files (not available offline)."""
+
+    def embed_text(self, text):
+        seed = int(hashlib.sha256(text.encode()).hexdigest(), 16) % 2**32
+        return np.random.default_rng(seed).standard_normal(768).astype(np.float32)
+
+    def embed_audio(self, pcm, sr):
+        return self.embed_text(f"audio {len(pcm)} {sr}")
+
+    def tokenize(self, emb):
+        return (np.abs(emb[:12]) * 1000).astype(np.int64) % 1024
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    (root / "checkpoints").mkdir()
+    torch.manual_seed(0)
+    dec = SpectroStreamDecoder(CODEC)
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.normal_(0, 0.2)
+    write_checkpoint(models.checkpoint_path("small", root), random_depthformer(tiny(codebook=64), std=0.2), dec)
+    return root
+
+
+@pytest.fixture
+def backend(models_root):
+    return MRT2Backend(size="small", models_root=models_root, style_model=HashStyle(), seed=3)
+
+
+def cond(backend, **kw):
+    return Conditioning(style=backend.embed_text("dark ambient drones"), **kw)
+
+
+def test_frames_out_of_the_backend_protocol(backend):
+    assert isinstance(backend, Backend)
+    out = backend.generate(cond(backend), n_frames=5)
+    assert out.shape == (5 * 1920, 2) and out.dtype == np.float32 and np.isfinite(out).all()
+    assert np.abs(out[:1920]).max() == 0 and np.abs(out[1920:]).max() > 0   # the codec's 40 ms lookahead
+    assert np.linalg.norm(backend.embed_text("x")) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_seeds_reproduce_and_conditioning_reaches_the_model(backend):
+    backend.reset(seed=11)
+    a = backend.generate(cond(backend), 6)
+    backend.reset(seed=11)
+    assert np.array_equal(backend.generate(cond(backend), 6), a)
+    backend.reset(seed=12)
+    assert not np.array_equal(backend.generate(cond(backend), 6), a)
+    backend.reset(seed=11)
+    other = Conditioning(style=backend.embed_text("bright marimba"), notes=np.full(128, 2, np.int8), drums=1)
+    assert not np.array_equal(backend.generate(other, 6), a)
+
+
+def test_a_state_map_renders_through_the_engine(backend, write_map):
+    path = write_map("""
+version: 1
+backend: {prefer: mrt2, fallback: synth}
+styles:
+  calm: {prompt: "soft piano", weight: 1}
+  fight: {prompt: "driving drums"}
+params:
+  danger: {min: 0, max: 1, default: 0}
+rules:
+  - when: "danger > 0.5"
+    blend: {fight: 1}
+    drums: on
+""")
+    engine = Engine(backend, make_director(load(path), backend, 0))
+    pcm = engine.render(1.0)
+    assert pcm.shape == (48_000, 2) and np.abs(pcm[1920:]).max() > 0
+
+
+def test_without_weights_the_map_falls_back_to_synth(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path / "empty"))
+    with caplog.at_level(logging.WARNING):
+        gen = choose_backend("mrt2", "synth")
+    assert gen.name == "synth"
+    assert "scorewright models download small" in caplog.text and "mrt2_small.safetensors" in caplog.text
+
+
+def test_models_cli_verifies_the_checkpoint(models_root, monkeypatch, capsys, tmp_path):
+    from scorewright.cli import console
+    monkeypatch.setattr(console, "width", 300)
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(models_root))
+    assert main(["models", "verify", "small"]) == 1          # MusicCoCa files are not here
+    err = capsys.readouterr().err
+    assert "missing" in err and "text_encoder.tflite" in err
+    assert "holds the mrt2_tiny model, not mrt2_small" in err  # and the checkpoint is a tiny test one
+    (tmp_path / "checkpoints").mkdir()
+    models.checkpoint_path("small", tmp_path).write_bytes(b"garbage")
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path))
+    assert main(["models", "verify", "small"]) == 1
+    assert "not a readable safetensors file" in capsys.readouterr().err
