@@ -24,7 +24,8 @@ from scorewright.statemap.load import load  # noqa: E402
 
 # the codec must make 1920-sample frames for the engine: TINY_SS's layout at 240 bins, hop 480
 CODEC = SpectroStreamConfig(ratios=TINY_SS.ratios, mults=TINY_SS.mults, base_depth=2, num_bins=240,
-                            embedding_dim=16, codebook=64, num_quantizers=12, frame_length=960, frame_step=480)
+                            embedding_dim=16, codebook=64, num_quantizers=12, frame_length=960,
+                            frame_step=480)
 
 
 class HashStyle:
@@ -50,7 +51,8 @@ def models_root(tmp_path_factory):
     with torch.no_grad():
         for p in dec.parameters():
             p.normal_(0, 0.2)
-    write_checkpoint(models.checkpoint_path("small", root), random_depthformer(tiny(codebook=64), std=0.2), dec)
+    model = random_depthformer(tiny(codebook=64), std=0.2)
+    write_checkpoint(models.checkpoint_path("small", root), model, dec)
     return root
 
 

@@ -44,7 +44,8 @@ def test_inverse_stft_reconstructs_a_signal_from_its_hann_frames():
     x = torch.randn(2, 40 * c.frame_step)                    # [stereo, samples]
     hann = torch.hann_window(c.frame_length, periodic=True)
     n = x.shape[1] // c.frame_step - 1
-    frames = torch.stack([x[:, m * c.frame_step: m * c.frame_step + c.frame_length] * hann for m in range(n)], 1)
+    starts = [m * c.frame_step for m in range(n)]
+    frames = torch.stack([x[:, s: s + c.frame_length] * hann for s in starts], 1)
     spec = torch.fft.rfft(frames, dim=-1)[..., : c.num_bins]   # drop Nyquist, as the codec does
     # the expected output: overlap-add of the band-limited frames times the synthesis window
     full = torch.fft.rfft(frames, dim=-1)
@@ -78,7 +79,7 @@ def test_official_layout_round_trip_and_real_shapes(tmp_path):
     bad = W.official_state(dec)
     bad.pop("params/soundstream/decoder/decoder_1/conv2d_3x3/conv/bias")
     save_file(bad, str(tmp_path / "bad.safetensors"))
-    with pytest.raises(W.CheckpointError, match="missing 'params/soundstream/decoder/decoder_1/conv2d_3x3/conv/bias'"):
+    with pytest.raises(W.CheckpointError, match="missing 'params/soundstream/decoder/decoder_1/conv2d_3x3/"):
         W.load_spectrostream(tmp_path / "bad.safetensors", TINY_SS)
 
 

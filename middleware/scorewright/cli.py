@@ -168,7 +168,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         try:
             import torch  # noqa: F401
         except ImportError:
-            console.print("[red]error:[/] verifying checkpoints needs PyTorch: pip install 'scorewright[mrt2]'")
+            console.print("[red]error:[/] verifying checkpoints needs PyTorch: "
+                          "pip install 'scorewright[mrt2]'")
             return 2
     ok = True
     for size in args.sizes:

@@ -37,7 +37,8 @@ class MRT2Backend:
     frame_samples = FRAME_SAMPLES
     style_dim = 768
 
-    def __init__(self, size: str = "small", seed: int = 0, device: str | None = None, dtype: str | None = None,
+    def __init__(self, size: str = "small", seed: int = 0, device: str | None = None,
+                 dtype: str | None = None,
                  models_root: Path | None = None, style_model: StyleModel | None = None,
                  guidance: bool = True, compile: bool = False) -> None:
         base = models_root or models.root()
@@ -46,7 +47,8 @@ class MRT2Backend:
             models.require(size, base)
             style_model = MusicCoCa(models.musiccoca_dir(base))
         elif not ckpt.is_file():
-            raise models.ModelsMissing(f"MRT2 checkpoint missing: {ckpt}. Run `scorewright models download {size}`.")
+            raise models.ModelsMissing(f"MRT2 checkpoint missing: {ckpt}. "
+                                       f"Run `scorewright models download {size}`.")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dt = DTYPES[dtype or ("bf16" if self.device.type == "cuda" else "fp32")]
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)

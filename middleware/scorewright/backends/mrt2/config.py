@@ -132,4 +132,5 @@ def config_to_json(cfg: MRT2Config) -> str:
 
 def config_from_json(text: str) -> MRT2Config:
     d = json.loads(text)
-    return MRT2Config(**{**d, "temporal": TransformerSpec(**d["temporal"]), "depth": TransformerSpec(**d["depth"])})
+    specs = {k: TransformerSpec(**d[k]) for k in ("temporal", "depth")}
+    return MRT2Config(**{**d, **specs})

@@ -91,7 +91,8 @@ def verify(size: str, base: Path | None = None) -> list[FileStatus]:
                         + weights.check(tensors, weights.spectrostream_layout(dec), ckpt.path))
             if cfg.name != f"mrt2_{size}":
                 problems.insert(0, f"{ckpt.path}: holds the {cfg.name} model, not mrt2_{size}")
-            ckpt.problem = "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
+            more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+            ckpt.problem = "; ".join(problems[:3]) + more
         except (weights.CheckpointError, OSError) as e:
             ckpt.problem = str(e)
     for r in rows:

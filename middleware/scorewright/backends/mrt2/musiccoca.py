@@ -79,7 +79,8 @@ class MusicCoCa:
         interp = self._text
         inputs = {d["dtype"]: d for d in interp.get_input_details()}
         if np.int32 not in inputs or np.float32 not in inputs:
-            raise RuntimeError(f"{self.folder / 'text_encoder.tflite'}: expected int32 ids and float32 paddings")
+            raise RuntimeError(f"{self.folder / 'text_encoder.tflite'}: "
+                               "expected int32 ids and float32 paddings as inputs")
         ids = [START_ID] + self._vocab.EncodeAsIds(text.lower())[: MAX_TEXT - 1]
         padded = np.zeros(MAX_TEXT, np.int32)
         padded[: len(ids)] = ids

@@ -147,7 +147,7 @@ class SpectroStreamDecoder(nn.Module):
         # Block 0 runs on both stereo channels together and doubles the width; the rest run per
         # channel (split into the batch) with shared weights, as sequence-layers' ParallelChannels.
         blocks, c_in = [], width
-        for i, (stride, mult) in enumerate(zip(c.ratios[::-1], c.mults[::-1])):
+        for i, (stride, mult) in enumerate(zip(c.ratios[::-1], c.mults[::-1], strict=True)):
             c_out = round((width if i == 0 else c_in) / mult)
             if i == 0:
                 c_out *= c.channel_splits
@@ -185,7 +185,8 @@ class SpectroStreamDecoder(nn.Module):
         """[B, T, D] -> [B, 4, T * time_stride, bins] (streaming, state in self.cache)."""
         b, t, _ = emb.shape
         x = emb.transpose(1, 2)[..., None]                       # [B, D, T, 1]
-        x = self.first(x, self.cache, "first") + self.b2(F.elu(self.b1(x, self.cache, "b1")), self.cache, "b2")
+        branch = self.b2(F.elu(self.b1(x, self.cache, "b1")), self.cache, "b2")
+        x = self.first(x, self.cache, "first") + branch
         x = x.view(b, self.in_bins, self.width, t).permute(0, 2, 3, 1)   # [B, width, T, in_bins]
         x = self.input_unit(x, self.cache, "input_unit")
         x = self.blocks[0](x, self.cache, "block0")

@@ -214,7 +214,8 @@ def detect_config(tensors: dict[str, torch.Tensor], path: Path | str = "checkpoi
                                                        for n, c in SIZES.items()))
 
 
-def check(tensors: dict[str, torch.Tensor], layout: list[Entry], path: Path | str = "checkpoint") -> list[str]:
+def check(tensors: dict[str, torch.Tensor], layout: list[Entry],
+          path: Path | str = "checkpoint") -> list[str]:
     """Problems (missing keys, wrong shapes, non-float dtypes) against `layout`; empty when fine."""
     problems = []
     for e in layout:
