@@ -96,7 +96,8 @@ class Depthformer(nn.Module):
         """cond [B, T, 144] conditioning ids, tokens [B, T, 12] decoder ids (6 + level*1024 + code).
 
         Returns soft-capped logits [B, T, 12, vocab] predicting `tokens`, with the intermediates
-        (encoder output, temporal/depth outputs per layer) that the parity fixtures compare.
+        the parity fixtures compare: encoder output, and per layer its input, the temporal layers'
+        state after self-attention, and each layer's output (depth ones flattened to [B*T, 12, D]).
         """
         b, t, q = tokens.shape
         out: dict[str, torch.Tensor] = {}
@@ -105,7 +106,9 @@ class Depthformer(nn.Module):
         x = out["temporal_input"] = self.temporal_input(prev)
         vis = banded(t, t, self.cfg.horizon, x.device)
         for i, layer in enumerate(self.temporal):
-            x = layer.self_attn(x, *layer.self_attn.attn.keys_values(layer.self_attn.pre_norm(x)), vis)
+            out[f"temporal_in_{i}"] = x
+            x = out[f"temporal_mid_{i}"] = layer.self_attn(
+                x, *layer.self_attn.attn.keys_values(layer.self_attn.pre_norm(x)), vis)
             x = layer.cross_attn(x, *layer.cross_attn.attn.keys_values(src), vis)
             x = out[f"temporal_{i}"] = layer.ffn(x)
         # depth: [temporal output, embeddings of levels 0..10] per frame, causal over levels
@@ -113,6 +116,7 @@ class Depthformer(nn.Module):
         h = self.adapter(torch.cat([x[:, :, None], emb[:, :, :-1]], dim=2)).flatten(0, 1)
         vis = banded(q, q, q, h.device)
         for i, layer in enumerate(self.depth):
+            out[f"depth_in_{i}"] = h
             h = layer.self_attn(h, *layer.self_attn.attn.keys_values(layer.self_attn.pre_norm(h)), vis)
             h = out[f"depth_{i}"] = layer.ffn(h)
         logits = self.soft_cap(self.to_logits(self.final_norm(h)).float())
