@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="scorewright-demo.wav")
     d.add_argument("--seconds", type=float, default=46.0)
     d.add_argument("--seed", type=int, default=None)
+    d.add_argument("--backend", choices=["synth", "mrt2"], default=None,
+                   help="override the demo map's choice (mrt2 if installed with weights, else synth)")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="run the middleware: control in, audio out")

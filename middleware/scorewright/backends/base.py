@@ -32,6 +32,10 @@ class BackendUnavailable(RuntimeError):
     """The requested backend cannot run here (not built, weights missing, ...)."""
 
 
+class BackendNotInstalled(BackendUnavailable):
+    """The backend's optional dependencies are not installed (an expected state, not a fault)."""
+
+
 AVAILABLE = ("synth", "mrt2")
 
 
@@ -50,7 +54,7 @@ def _create_mrt2(seed: int) -> Backend:
     try:
         import torch  # noqa: F401
     except ImportError as e:
-        raise BackendUnavailable("the mrt2 backend needs PyTorch: pip install 'scorewright[mrt2]'") from e
+        raise BackendNotInstalled("the mrt2 backend needs PyTorch: pip install 'scorewright[mrt2]'") from e
     from .mrt2 import models
     from .mrt2.backend import MRT2Backend
     from .mrt2.weights import CheckpointError
@@ -70,5 +74,6 @@ def choose_backend(prefer: str, fallback: str | None, seed: int = 0) -> Backend:
     except BackendUnavailable as e:
         if fallback is None or fallback == prefer:
             raise
-        log.warning("backend '%s' unavailable (%s); using '%s'", prefer, e, fallback)
+        level = logging.INFO if isinstance(e, BackendNotInstalled) else logging.WARNING
+        log.log(level, "backend '%s' unavailable (%s); using '%s'", prefer, e, fallback)
         return create_backend(fallback, seed)

@@ -61,6 +61,14 @@ TINY_SS = SpectroStreamConfig(ratios=((1, 2), (2, 2), (2, 1)), mults=(2, 1, 2), 
                               embedding_dim=16, codebook=32, num_quantizers=12, frame_length=16, frame_step=8)
 
 
+def _state(cache: dict, key: str, like: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """A layer's streaming state: made (zeros) on first use, then updated in place, so a captured
+    CUDA graph keeps pointing at it."""
+    if key not in cache:
+        cache[key] = like.new_zeros(shape)
+    return cache[key]
+
+
 class CausalConv(nn.Module):
     """Conv2d, causal in time (keeps k_t - 1 past input frames), centred 'same' padding in freq."""
 
@@ -72,11 +80,9 @@ class CausalConv(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: dict, key: str) -> torch.Tensor:
         if self.kt > 1:
-            past = cache.get(key)
-            if past is None:
-                past = x.new_zeros(x.shape[0], x.shape[1], self.kt - 1, x.shape[3])
+            past = _state(cache, key, x, (x.shape[0], x.shape[1], self.kt - 1, x.shape[3]))
             x = torch.cat([past, x], dim=2)
-            cache[key] = x[:, :, -(self.kt - 1):]
+            past.copy_(x[:, :, -(self.kt - 1):])
         return self.conv(F.pad(x, self.fpad))
 
 
@@ -97,10 +103,9 @@ class CausalConvTranspose(nn.Module):
         y = y[..., self.ftrim[0]: y.shape[-1] - self.ftrim[1]]
         n = x.shape[2] * self.st
         if self.tail > 0:
-            past = cache.get(key)
-            if past is not None:
-                y = torch.cat([y[:, :, : self.tail] + past, y[:, :, self.tail:]], dim=2)
-            cache[key] = y[:, :, n:]
+            past = _state(cache, key, y, (y.shape[0], y.shape[1], self.tail, y.shape[3]))
+            y = torch.cat([y[:, :, : self.tail] + past, y[:, :, self.tail:]], dim=2)
+            past.copy_(y[:, :, n: n + self.tail])
         return y[:, :, :n] + self.bias[:, None, None]
 
 
@@ -162,6 +167,8 @@ class SpectroStreamDecoder(nn.Module):
         self.register_buffer("window", self.synthesis_window(c), persistent=False)
         self.cache: dict[str, torch.Tensor] = {}
         self.frames_seen = 0
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._graph_io: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @staticmethod
     def synthesis_window(c: SpectroStreamConfig) -> torch.Tensor:
@@ -172,8 +179,10 @@ class SpectroStreamDecoder(nn.Module):
         denom = denom.repeat(overlaps)[: c.frame_length]
         return torch.where(denom == 0, 0, window / denom).float()
 
+    @torch.inference_mode()
     def reset(self) -> None:
-        self.cache = {}
+        for v in self.cache.values():
+            v.zero_()
         self.frames_seen = 0
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
@@ -208,19 +217,50 @@ class SpectroStreamDecoder(nn.Module):
         out = frames.new_zeros(b, ch, s + k - 1, hop)
         for j in range(k):
             out[:, :, j: j + s] += frames[..., j * hop: (j + 1) * hop]
-        tail = self.cache.get("istft")
-        if tail is not None:
-            out[:, :, : k - 1] += tail
-        self.cache["istft"] = out[:, :, s:]
+        tail = _state(self.cache, "istft", out, (b, ch, k - 1, hop))
+        out[:, :, : k - 1] += tail
+        tail.copy_(out[:, :, s:])
         return out[:, :, :s].flatten(2).transpose(1, 2)
 
-    @torch.inference_mode()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Codes [B, T, L] (0..codebook-1, L <= num_quantizers) -> audio [B, T * 1920, 2], streaming."""
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         spec = self.spectra(self.embed(codes))
         drop = max(0, self.cfg.lookahead_frames - self.frames_seen) * self.cfg.time_stride
         if drop:
             spec = spec.clone()
             spec[:, :, :drop] = 0  # the lookahead's first outputs are not valid yet
-        self.frames_seen += codes.shape[1]
         return self.istft(spec)
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor, cuda_graph: bool = True) -> torch.Tensor:
+        """Codes [B, T, L] (0..codebook-1, L <= num_quantizers) -> audio [B, T * 1920, 2], streaming.
+
+        On CUDA, single frames after the lookahead replay one captured graph (the conv stack is
+        hundreds of small kernels); the state tensors are the same either way.
+        """
+        steady = self.frames_seen >= self.cfg.lookahead_frames and codes.shape[1] == 1
+        if cuda_graph and steady and codes.is_cuda:
+            if self._graph is None or self._graph_io[0].shape != codes.shape:
+                self._capture(codes)
+            self._graph_io[0].copy_(codes)
+            self._graph.replay()
+            out = self._graph_io[1].clone()
+        else:
+            out = self._decode(codes)
+        self.frames_seen += codes.shape[1]
+        return out
+
+    def _capture(self, codes: torch.Tensor) -> None:
+        saved = {k: v.clone() for k, v in self.cache.items()}
+        static_in = codes.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self._decode(static_in)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = self._decode(static_in)
+        for k, v in saved.items():
+            self.cache[k].copy_(v)
+        self._graph, self._graph_io = graph, (static_in, static_out)

@@ -1,0 +1,86 @@
+"""MusicCoCa through the real SentencePiece and LiteRT interpreters, on tiny stand-in files with the
+official interfaces (tests/fixtures/musiccoca_tiny, from scripts/make_musiccoca_fixtures.py), and
+the mrt2 backend loaded from a models folder as a user would: `scorewright render --backend mrt2`."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ai_edge_litert")
+pytest.importorskip("sentencepiece")
+torch = pytest.importorskip("torch")
+
+from scorewright.audio import read_audio  # noqa: E402
+from scorewright.backends.mrt2 import models  # noqa: E402
+from scorewright.backends.mrt2.config import tiny  # noqa: E402
+from scorewright.backends.mrt2.musiccoca import MusicCoCa, resample  # noqa: E402
+from scorewright.backends.mrt2.spectrostream import SpectroStreamConfig, SpectroStreamDecoder  # noqa: E402
+from scorewright.backends.mrt2.weights import random_depthformer, write_checkpoint  # noqa: E402
+from scorewright.cli import main  # noqa: E402
+
+TINY = Path(__file__).parent / "fixtures" / "musiccoca_tiny"
+
+
+@pytest.fixture(scope="module")
+def mc():
+    return MusicCoCa(TINY)
+
+
+def test_text_embeddings(mc):
+    a, b = mc.embed_text("soft piano"), mc.embed_text("driving orchestral percussion")
+    assert a.shape == (768,) and a.dtype == np.float32 and np.isfinite(a).all()
+    assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+    assert not np.allclose(a, b)
+    assert np.array_equal(mc.embed_text("Soft Piano"), a)          # prompts are lower-cased
+    assert np.isfinite(mc.embed_text("epic " * 400)).all()          # long prompts are truncated
+
+
+def test_audio_embeddings_and_tokens(mc):
+    t = np.arange(48_000 * 3) / 48_000
+    stereo = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], 1).astype(np.float32)
+    e = mc.embed_audio(stereo, 48_000)
+    assert e.shape == (768,) and np.isfinite(e).all()
+    loud = mc.embed_audio(stereo * 4, 48_000)
+    assert not np.allclose(e, loud)
+    tok = mc.tokenize(e)
+    assert tok.shape == (12,) and tok.min() >= 0 and tok.max() < 1024
+    assert np.array_equal(mc.tokenize(e), tok)
+
+
+def test_resample_keeps_the_pitch():
+    t = np.arange(48_000) / 48_000
+    y = resample(np.sin(2 * np.pi * 1000 * t), 48_000, 16_000)
+    assert len(y) == 16_000
+    assert np.argmax(np.abs(np.fft.rfft(y))) == 1000
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(models.ModelsMissing, match="spm.model.*scorewright models download"):
+        MusicCoCa(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mrt2_models")
+    shutil.copytree(TINY, models.musiccoca_dir(root))
+    (root / "checkpoints").mkdir()
+    codec = SpectroStreamConfig(ratios=((1, 2), (2, 2), (2, 1)), mults=(2, 1, 2), base_depth=2, num_bins=240,
+                                embedding_dim=16, codebook=64, num_quantizers=12)
+    torch.manual_seed(0)
+    dec = SpectroStreamDecoder(codec)
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.normal_(0, 0.2)
+    model = random_depthformer(tiny(codebook=64), std=0.2)
+    write_checkpoint(models.checkpoint_path("small", root), model, dec)
+    return root
+
+
+def test_render_with_the_mrt2_backend_from_a_models_folder(models_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(models_root))
+    out = tmp_path / "mrt2.wav"
+    assert main(["render", "demo", "--backend", "mrt2", "--seconds", "2", "--out", str(out)]) == 0
+    pcm, sr = read_audio(out)
+    assert sr == 48_000 and pcm.shape == (96_000, 2) and np.abs(pcm[1920:]).max() > 0
