@@ -81,7 +81,8 @@ def run(a: argparse.Namespace, size: str, dtype: str) -> list[dict]:
         codes = torch.randint(0, 1024, (1, 1, 12), device=a.device)
         codec_only = timed(lambda: codec.decode(codes, cuda_graph=not a.no_graph).cpu(), a.frames, a.device)
         rows.append({"bench": "mrt2_codec_frame", "device": a.device, "dtype": "fp32",
-                     "cuda_graph": a.device == "cuda" and not a.no_graph, "torch": torch.__version__, **codec_only})
+                     "cuda_graph": a.device == "cuda" and not a.no_graph, "torch": torch.__version__,
+                     **codec_only})
 
         def full_frame():
             codes = sampler.step(cond, params)
