@@ -10,7 +10,9 @@ The file holds, in the official checkpoint layout (params/depthformer/..., param
 the random weights (perturbed so that norm scales, per-dim scales and sinks all matter), the
 inputs, and the official outputs: encoder output, per-layer query/key/value projections of the
 temporal and depth transformers, soft-capped logits of the teacher-forced pass, and the decoded
-waveform of the SpectroStream decoder. Metadata names the tiny shapes.
+waveform of the SpectroStream decoder; and for the SpectroStream encoder (params/encoder/..., as in
+the official resources/spectrostream/encoder.safetensors) a clip's embeddings and RVQ codes.
+Metadata names the tiny shapes.
 """
 
 from __future__ import annotations
@@ -137,21 +139,29 @@ def spectrostream_fixture(rng) -> tuple[dict, dict]:
         full, ratios=ratios, mults=mults, decoder_base_conv_depth=4, encoder_base_conv_depth=2, num_bins=8,
         stft_frame_length=16, stft_frame_step=8, stft_fft_length=16, num_features=16,
         quantizer=dataclasses.replace(full.quantizer, num_quantizers=12, num_embeddings=32, embedding_dim=16,
-                                      target_num_quantizers=tuple(range(1, 13))))
+                                      encoded_truncation_level=12, target_num_quantizers=tuple(range(1, 13))))
     codes = rng.integers(0, 32, (1, SS_FRAMES, 12)).astype(np.int32)
     seq = sl.Sequence(jnp.asarray(codes), jnp.ones((1, SS_FRAMES), bool))
+    audio = (rng.standard_normal((1, 32 * SS_FRAMES, 2)) * 0.3).astype(np.float32)
+    audio_seq = sl.Sequence(jnp.asarray(audio), jnp.ones(audio.shape[:2], bool))
     model = cfg.make()
 
-    def decode(m, c):
-        return m.codes_to_waveform(c, training=False).values
+    def both(m, c, w):
+        emb = m.waveform_to_embeddings(w, training=False)
+        return (m.codes_to_waveform(c, training=False).values, emb.values,
+                m.quantizer.embeddings_to_codes(emb).values)
 
-    params = fnn.meta.unbox(model.init(jax.random.PRNGKey(2), seq, method=decode))
+    params = fnn.meta.unbox(model.init(jax.random.PRNGKey(2), seq, audio_seq, method=both))
     params = perturb(params, jax.random.PRNGKey(3), scale=0.05)
-    wave = np.asarray(model.apply(params, seq, method=decode), np.float32)
+    wave, emb, enc_codes = model.apply(params, seq, audio_seq, method=both)
+    wave = np.asarray(wave, np.float32)
+    encoder = flat(params["params"].pop("encoder"), "params/encoder")
     meta = dict(ratios=ratios, mults=mults, base_depth=4, base_kernel=7, num_bins=8, out_channels=4,
                 channel_splits=2, embedding_dim=16, codebook=32, num_quantizers=12, frame_length=16,
-                frame_step=8, lookahead_frames=1)
-    return ({**flat(params["params"], "params/soundstream"), "in/ss_codes": codes, "out/ss_waveform": wave},
+                frame_step=8, lookahead_frames=1, encoder_base_depth=2)
+    return ({**flat(params["params"], "params/soundstream"), **encoder, "in/ss_codes": codes,
+             "out/ss_waveform": wave, "in/ss_audio": audio, "out/ss_embeddings": np.asarray(emb, np.float32),
+             "out/ss_codes": np.asarray(enc_codes, np.int32)},
             {"scorewright_spectrostream_config": json.dumps(meta)})
 
 

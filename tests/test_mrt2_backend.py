@@ -14,8 +14,13 @@ from scorewright.backends.base import Backend, choose_backend  # noqa: E402
 from scorewright.backends.mrt2 import models  # noqa: E402
 from scorewright.backends.mrt2.backend import MRT2Backend  # noqa: E402
 from scorewright.backends.mrt2.config import tiny  # noqa: E402
-from scorewright.backends.mrt2.spectrostream import TINY_SS, SpectroStreamConfig, SpectroStreamDecoder  # noqa: E402
-from scorewright.backends.mrt2.weights import random_depthformer, write_checkpoint  # noqa: E402
+from scorewright.backends.mrt2.spectrostream import (  # noqa: E402
+    TINY_SS,
+    SpectroStreamConfig,
+    SpectroStreamDecoder,
+    SpectroStreamEncoder,
+)
+from scorewright.backends.mrt2.weights import official_state, random_depthformer, write_checkpoint  # noqa: E402
 from scorewright.cli import main  # noqa: E402
 from scorewright.conditioning import Conditioning  # noqa: E402
 from scorewright.engine import Engine  # noqa: E402
@@ -25,7 +30,7 @@ from scorewright.statemap.load import load  # noqa: E402
 # the codec must make 1920-sample frames for the engine: TINY_SS's layout at 240 bins, hop 480
 CODEC = SpectroStreamConfig(ratios=TINY_SS.ratios, mults=TINY_SS.mults, base_depth=2, num_bins=240,
                             embedding_dim=16, codebook=64, num_quantizers=12, frame_length=960,
-                            frame_step=480)
+                            frame_step=480, encoder_base_depth=2)
 
 
 class HashStyle:
@@ -125,3 +130,24 @@ def test_models_cli_verifies_the_checkpoint(models_root, monkeypatch, capsys, tm
     monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path))
     assert main(["models", "verify", "small"]) == 1
     assert "not a readable safetensors file" in capsys.readouterr().err
+
+
+def test_streams_start_from_silence_when_the_encoder_is_there(models_root, tmp_path):
+    from safetensors.numpy import save_file
+    root = tmp_path / "with_encoder"
+    (root / "checkpoints").mkdir(parents=True)
+    ckpt = models.checkpoint_path("small", root)
+    ckpt.write_bytes(models.checkpoint_path("small", models_root).read_bytes())
+    enc = SpectroStreamEncoder(CODEC)
+    with torch.no_grad():
+        for p in enc.parameters():
+            p.normal_(0, 0.2)
+    models.encoder_path(root).parent.mkdir(parents=True)
+    save_file(official_state(enc), str(models.encoder_path(root)))
+    b = MRT2Backend(size="small", models_root=root, style_model=HashStyle(), seed=3)
+    assert b.silence is not None and b.silence.shape == (12,)
+    assert int(b.sampler.state["step"]) == b.model.cfg.horizon + 1      # the window holds silence
+    out = b.generate(cond(b), 3)
+    assert np.abs(out[:1920]).max() > 0          # the codec was primed too: no silent first frame
+    b.reset(seed=3)
+    assert np.array_equal(b.generate(cond(b), 3), out)

@@ -93,3 +93,12 @@ def test_spectrostream_decoder_waveform(ref):
     assert streamed[:, :spf].abs().max() == 0
     close(streamed[:, spf:], ref["out/ss_waveform"])
     assert np.isfinite(streamed.numpy()).all()
+
+
+def test_spectrostream_encoder_embeddings_and_codes(ref):
+    from scorewright.backends.mrt2.weights import load_spectrostream_encoder
+    enc = load_spectrostream_encoder(FIXTURE, FIXTURE)
+    audio = ref["in/ss_audio"]
+    with torch.no_grad():
+        close(enc.embed(audio), ref["out/ss_embeddings"])
+    assert torch.equal(enc.encode(audio), ref["out/ss_codes"].long())

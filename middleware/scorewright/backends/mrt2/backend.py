@@ -16,7 +16,7 @@ from ...conditioning import Conditioning, unit
 from . import models, tokens
 from .musiccoca import MusicCoCa
 from .sampler import Sampler, SamplingParams
-from .weights import load_depthformer, load_spectrostream
+from .weights import CheckpointError, load_depthformer, load_spectrostream, load_spectrostream_encoder
 
 log = logging.getLogger(__name__)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -59,6 +59,8 @@ class MRT2Backend:
                                cuda_graph=self.device.type == "cuda", compile=compile)
         self.style_model = style_model
         self._tokens: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.silence = self._silence_codes(models.encoder_path(base), ckpt)
+        self.reset(seed)
 
     # -- style space (MusicCoCa) --
 
@@ -82,9 +84,39 @@ class MRT2Backend:
 
     # -- generation --
 
+    def _silence_codes(self, encoder_file: Path, ckpt: Path) -> torch.Tensor | None:
+        """The codec tokens of silence (the official runner starts streams from them), or None
+        without the encoder file."""
+        if not encoder_file.is_file():
+            log.info("no %s: streams start from the model's start state, not from silence", encoder_file)
+            return None
+        try:
+            enc = load_spectrostream_encoder(encoder_file, ckpt, device=self.device)
+        except CheckpointError as e:
+            log.warning("SpectroStream encoder unusable (%s); streams start without silence prefill", e)
+            return None
+        seconds = 4
+        codes = enc.encode(torch.zeros(1, seconds * self.sample_rate, 2, device=self.device))
+        return codes[0, codes.shape[1] // 2]  # a frame from the middle: no edge effects
+
+    @torch.inference_mode()
+    def prefill_silence(self, frames: int | None = None) -> None:
+        """Feed `frames` (default: the attention window) frames of silence with every condition
+        masked, to the model and the codec, as the official runner does before playing."""
+        if self.silence is None:
+            return
+        n = frames or self.model.cfg.horizon + 1
+        ids = tokens.branches(tokens.encode(Conditioning(style=np.zeros(self.style_dim, np.float32))),
+                              self.guidance)
+        cond = torch.from_numpy(ids).to(self.device)[:, None].expand(-1, n, -1)
+        codes = self.silence.expand(n, -1)
+        self.sampler.prefill(cond, codes)
+        self.decoder.decode(codes[None], cuda_graph=False)  # codec state = after silence; output unused
+
     def reset(self, seed: int | None = None) -> None:
         self.sampler.reset(seed)
         self.decoder.reset()
+        self.prefill_silence()
 
     def generate(self, cond: Conditioning, n_frames: int = 1) -> np.ndarray:
         st = cond.style_tokens if cond.style_tokens is not None else self.style_tokens(cond.style)

@@ -5,6 +5,7 @@ Layout (the official one, so files fetched by Magenta's own tools are found as t
     <root>/checkpoints/mrt2_small.safetensors | mrt2_base.safetensors
     <root>/resources/musiccoca/{spm.model, text_encoder.tflite, audio_preprocessor.tflite,
                                 music_encoder.tflite, pretrained_vector_quantizer.tflite}
+    <root>/resources/spectrostream/encoder.safetensors   (optional: silence prefill)
 
 <root> is $SCOREWRIGHT_MODELS, else $MAGENTA_HOME/magenta-rt-v2 (MAGENTA_HOME defaults to
 ~/Documents/Magenta). Files come from the Hugging Face repo google/magenta-realtime-2.
@@ -39,6 +40,11 @@ def checkpoint_path(size: str, base: Path | None = None) -> Path:
 
 def musiccoca_dir(base: Path | None = None) -> Path:
     return (base or root()) / "resources" / "musiccoca"
+
+
+def encoder_path(base: Path | None = None) -> Path:
+    """The SpectroStream encoder (optional: it gives the tokens of silence to start streams from)."""
+    return (base or root()) / "resources" / "spectrostream" / "encoder.safetensors"
 
 
 @dataclass
@@ -102,14 +108,16 @@ def verify(size: str, base: Path | None = None) -> list[FileStatus]:
 
 
 def download(size: str, base: Path | None = None, progress=print) -> list[Path]:
-    """Fetch the size's checkpoint and the MusicCoCa files from Hugging Face (needs internet)."""
+    """Fetch the size's checkpoint, the SpectroStream encoder and the MusicCoCa files from Hugging
+    Face (needs internet)."""
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as e:
         raise RuntimeError("`scorewright models download` needs huggingface_hub: "
                            "pip install 'scorewright[mrt2]'") from e
     dest = base or root()
-    names = [f"checkpoints/mrt2_{size}.safetensors"] + [f"resources/musiccoca/{f}" for f in MUSICCOCA_FILES]
+    names = ([f"checkpoints/mrt2_{size}.safetensors", "resources/spectrostream/encoder.safetensors"]
+             + [f"resources/musiccoca/{f}" for f in MUSICCOCA_FILES])
     got = []
     for i, name in enumerate(names, 1):
         progress(f"[{i}/{len(names)}] {HF_REPO}/{name} -> {dest / name}")

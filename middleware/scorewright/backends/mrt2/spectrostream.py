@@ -36,6 +36,7 @@ class SpectroStreamConfig:
     frame_length: int = 960
     frame_step: int = 480
     lookahead_frames: int = 1     # codec frames
+    encoder_base_depth: int = 32
 
     @property
     def time_stride(self) -> int:
@@ -58,7 +59,8 @@ def ss_config_from_json(text: str) -> SpectroStreamConfig:
 
 
 TINY_SS = SpectroStreamConfig(ratios=((1, 2), (2, 2), (2, 1)), mults=(2, 1, 2), base_depth=4, num_bins=8,
-                              embedding_dim=16, codebook=32, num_quantizers=12, frame_length=16, frame_step=8)
+                              embedding_dim=16, codebook=32, num_quantizers=12, frame_length=16, frame_step=8,
+                              encoder_base_depth=2)
 
 
 def _state(cache: dict, key: str, like: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -264,3 +266,104 @@ class SpectroStreamDecoder(nn.Module):
         for k, v in saved.items():
             self.cache[k].copy_(v)
         self._graph, self._graph_io = graph, (static_in, static_out)
+
+
+# -- encoder (whole clips at once: it turns silence or an audio prompt into tokens to prefill with) --
+
+
+class StridedConv(nn.Module):
+    """Conv2d with sequence-layers' 'semicausal' time padding (k - s before, s - 1 after) and
+    centred freq padding of k - s."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], stride: tuple[int, int] = (1, 1)):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
+        (kt, kf), (st, sf) = kernel, stride
+        pf = max(kf - sf, 0)
+        before = max(kt - st, 0)
+        self.pad = (pf // 2, pf - pf // 2, before, kt - 1 - before)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, self.pad))
+
+
+class EncoderBlock(nn.Module):
+    """ELU -> 3x3 conv -> ELU -> strided conv, plus [average pooling] -> [1x1 conv] shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: tuple[int, int]):
+        super().__init__()
+        self.stride = stride
+        k = (max(3, 2 * stride[0]), max(3, 2 * stride[1]))
+        self.first = StridedConv(c_in, c_in, (3, 3))
+        self.second = StridedConv(c_in, c_out, k, stride)
+        self.shortcut = StridedConv(c_in, c_out, (1, 1)) if c_in != c_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.second(F.elu(self.first(F.elu(x))))
+        s = x
+        if self.stride != (1, 1):
+            s = F.avg_pool2d(F.pad(s, (0, 0, 0, self.stride[0] - 1)), self.stride, self.stride)
+        if self.shortcut is not None:
+            s = self.shortcut(s)
+        return y + s
+
+
+class SpectroStreamEncoder(nn.Module):
+    """Stereo audio [B, n, 2] at 48 kHz -> RVQ codes [B, n / 1920, levels] (whole clips, not streamed)."""
+
+    def __init__(self, cfg: SpectroStreamConfig = SpectroStreamConfig()):
+        super().__init__()
+        self.cfg = c = cfg
+        splits = c.channel_splits
+        recombo = len(c.ratios) - 1  # the last strided block sees both stereo channels
+        kernel = (c.base_kernel, c.base_kernel)
+        self.base = StridedConv(c.out_channels // splits, c.encoder_base_depth, kernel)
+        blocks, c_in = [], c.encoder_base_depth
+        for i, (stride, mult) in enumerate(zip(c.ratios, c.mults, strict=True)):
+            c_out = round(c_in * mult)
+            blocks.append(EncoderBlock(c_in * splits if i == recombo else c_in, c_out, stride))
+            c_in = c_out
+        self.blocks = nn.ModuleList(blocks)
+        self.recombo = recombo
+        self.bottleneck = EncoderBlock(c_in, c_in, (1, 1))
+        bins = c.num_bins // math.prod(r[1] for r in c.ratios)
+        flat = bins * c_in
+        self.last = nn.Linear(flat, c.embedding_dim)
+        self.b1 = nn.Linear(flat, flat)
+        self.b2 = nn.Linear(flat, c.embedding_dim)
+        self.codebooks = nn.Parameter(torch.zeros(c.num_quantizers, c.codebook, c.embedding_dim))
+
+    def stft(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B, n, 2] -> [B, 4, frames, bins]: periodic Hann frames every hop, the last ones zero-padded
+        ('reverse causal'), re/im per stereo channel, Nyquist bin dropped."""
+        c = self.cfg
+        x = F.pad(audio.transpose(1, 2).float(), (0, c.frame_length - 1))
+        frames = x.unfold(-1, c.frame_length, c.frame_step)           # [B, 2, F, frame_length]
+        n_frames = -(-audio.shape[1] // c.frame_step)
+        frames = frames[:, :, :n_frames] * torch.hann_window(c.frame_length, periodic=True, device=x.device)
+        spec = torch.fft.rfft(frames, n=c.frame_length, dim=-1)[..., : c.num_bins]
+        return torch.stack([spec.real, spec.imag], dim=2).flatten(1, 2)  # re_L, im_L, re_R, im_R
+
+    def embed(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B, n, 2] -> embeddings [B, T, D]."""
+        x = self.stft(audio)
+        x = torch.cat(x.chunk(self.cfg.channel_splits, dim=1), dim=0)  # stereo channels -> batch
+        x = self.base(x)
+        for i, blk in enumerate(self.blocks):
+            if i == self.recombo:
+                x = torch.cat(x.chunk(self.cfg.channel_splits, dim=0), dim=1)
+            x = blk(x)
+        x = self.bottleneck(x)                                          # [B, C, T, bins]
+        x = x.permute(0, 2, 3, 1).flatten(2)                            # [B, T, bins * C]
+        return self.last(x) + self.b2(F.elu(self.b1(F.elu(x))))
+
+    @torch.inference_mode()
+    def encode(self, audio: torch.Tensor, levels: int = 12) -> torch.Tensor:
+        """[B, n, 2] float audio -> codes [B, T, levels] by residual nearest-neighbour search."""
+        residual = self.embed(audio)
+        codes = []
+        for book in self.codebooks[:levels]:
+            idx = torch.cdist(residual, book[None].expand(residual.shape[0], -1, -1)).argmin(-1)
+            residual = residual - book[idx]
+            codes.append(idx)
+        return torch.stack(codes, dim=-1)

@@ -18,6 +18,8 @@ from .spectrostream import (
     CausalConvTranspose,
     SpectroStreamConfig,
     SpectroStreamDecoder,
+    SpectroStreamEncoder,
+    StridedConv,
     ss_config_from_json,
 )
 
@@ -101,7 +103,7 @@ def depthformer_layout(cfg: MRT2Config) -> list[Entry]:
 SS = "params/soundstream"
 
 
-def _conv(key: str, ours: str, conv: CausalConv | CausalConvTranspose) -> list[Entry]:
+def _conv(key: str, ours: str, conv: CausalConv | CausalConvTranspose | StridedConv) -> list[Entry]:
     """A conv's kernel [kt, kf, in, out] and bias; transposed convs keep their bias outside."""
     w = conv.conv.weight
     if isinstance(conv, CausalConvTranspose):
@@ -132,7 +134,33 @@ def spectrostream_layout(dec: SpectroStreamDecoder) -> list[Entry]:
     return out
 
 
+ENCODER = "params/encoder"   # in resources/spectrostream/encoder.safetensors
+
+
+def spectrostream_encoder_layout(enc: SpectroStreamEncoder) -> list[Entry]:
+    """Official keys of the SpectroStream encoder (its codebooks are the checkpoint's quantizer)."""
+    e = ENCODER
+    out = [Entry(f"{SS}/quantizer/embedding", "codebooks", "copy", tuple(enc.codebooks.shape))]
+    out += _conv(f"{e}/base_conv_first", "base", enc.base)
+    named = [(f"encoder_{i}", f"blocks.{i}", b) for i, b in enumerate(enc.blocks)]
+    for name, ours, blk in named + [("bottleneck", "bottleneck", enc.bottleneck)]:
+        kt, kf = blk.second.conv.weight.shape[-2:]
+        out += _conv(f"{e}/{name}/conv2d_3x3", f"{ours}.first", blk.first)
+        out += _conv(f"{e}/{name}/conv2d_{kt}x{kf}_a", f"{ours}.second", blk.second)
+        if blk.shortcut is not None:
+            out += _conv(f"{e}/{name}/shortcut_layer/conv1x1", f"{ours}.shortcut", blk.shortcut)
+    for key, ours in (("conv1x1_last", "last"), ("shortcut_layer/conv1x1_b1", "b1"),
+                      ("shortcut_layer/conv1x1_b2", "b2")):
+        lin = getattr(enc, ours)
+        out += [Entry(f"{e}/output_convs/{key}/conv/kernel", f"{ours}.weight", "conv1x1_dense",
+                      (1, 1, lin.in_features, lin.out_features)),
+                Entry(f"{e}/output_convs/{key}/conv/bias", f"{ours}.bias", "copy", (lin.out_features,))]
+    return out
+
+
 def to_ours(kind: str, a: torch.Tensor) -> torch.Tensor:
+    if kind == "conv1x1_dense":
+        return a[0, 0].T
     if kind == "conv":
         return a.permute(3, 2, 0, 1)
     if kind == "conv_t":  # JAX's transposed conv correlates with the kernel; torch's scatters it
@@ -147,6 +175,8 @@ def to_ours(kind: str, a: torch.Tensor) -> torch.Tensor:
 
 
 def to_official(kind: str, a: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    if kind == "conv1x1_dense":
+        return a.T.reshape(shape).contiguous()
     if kind == "conv":
         return a.permute(2, 3, 1, 0).contiguous()
     if kind == "conv_t":
@@ -265,6 +295,20 @@ def load_spectrostream(path: Path, cfg=None, dtype: torch.dtype = torch.float32,
     return dec.to(device=device, dtype=dtype).eval()
 
 
+def load_spectrostream_encoder(encoder_path: Path, checkpoint_path: Path, cfg=None,
+                               device: str | torch.device = "cpu") -> SpectroStreamEncoder:
+    """The encoder from `encoder_path` with the codebooks of `checkpoint_path` (may be one file)."""
+    if cfg is None:
+        meta = read_metadata(checkpoint_path)
+        cfg = ss_config_from_json(meta[META_CODEC]) if META_CODEC in meta else SpectroStreamConfig()
+    with torch.device("meta"):
+        enc = SpectroStreamEncoder(cfg)
+    tensors = {**read_checkpoint(checkpoint_path, f"{SS}/quantizer/"),
+               **read_checkpoint(encoder_path, f"{ENCODER}/")}
+    _assign(enc, spectrostream_encoder_layout(enc), tensors, encoder_path)
+    return enc.to(device=device).eval()
+
+
 def _rebuild_buffers(model: Depthformer) -> None:
     with torch.device("cpu"):
         fresh = Depthformer.index_buffers(model.cfg)
@@ -273,11 +317,15 @@ def _rebuild_buffers(model: Depthformer) -> None:
     model.level_offsets = fresh["level_offsets"]
 
 
-def official_state(model: Depthformer | SpectroStreamDecoder) -> dict[str, np.ndarray]:
+def official_state(model: Depthformer | SpectroStreamDecoder | SpectroStreamEncoder) -> dict[str, np.ndarray]:
     """A model's weights as an official-layout dict (float32 numpy), e.g. to write a test checkpoint."""
     sd = model.state_dict()
-    layout = (spectrostream_layout(model) if isinstance(model, SpectroStreamDecoder)
-              else depthformer_layout(model.cfg))
+    if isinstance(model, SpectroStreamDecoder):
+        layout = spectrostream_layout(model)
+    elif isinstance(model, SpectroStreamEncoder):
+        layout = spectrostream_encoder_layout(model)
+    else:
+        layout = depthformer_layout(model.cfg)
     return {e.key: to_official(e.kind, sd[e.param].detach().float().cpu(), e.shape).numpy() for e in layout}
 
 
