@@ -13,24 +13,15 @@ torch = pytest.importorskip("torch")
 from scorewright.backends.base import Backend, choose_backend  # noqa: E402
 from scorewright.backends.mrt2 import models  # noqa: E402
 from scorewright.backends.mrt2.backend import MRT2Backend  # noqa: E402
-from scorewright.backends.mrt2.config import tiny  # noqa: E402
-from scorewright.backends.mrt2.spectrostream import (  # noqa: E402
-    TINY_SS,
-    SpectroStreamConfig,
-    SpectroStreamDecoder,
-    SpectroStreamEncoder,
-)
-from scorewright.backends.mrt2.weights import official_state, random_depthformer, write_checkpoint  # noqa: E402
+from scorewright.backends.mrt2.spectrostream import SpectroStreamEncoder  # noqa: E402
+from scorewright.backends.mrt2.weights import official_state  # noqa: E402
 from scorewright.cli import main  # noqa: E402
 from scorewright.conditioning import Conditioning  # noqa: E402
 from scorewright.engine import Engine  # noqa: E402
 from scorewright.session import make_director  # noqa: E402
 from scorewright.statemap.load import load  # noqa: E402
 
-# the codec must make 1920-sample frames for the engine: TINY_SS's layout at 240 bins, hop 480
-CODEC = SpectroStreamConfig(ratios=TINY_SS.ratios, mults=TINY_SS.mults, base_depth=2, num_bins=240,
-                            embedding_dim=16, codebook=64, num_quantizers=12, frame_length=960,
-                            frame_step=480, encoder_base_depth=2)
+from .mrt2_helpers import CODEC, randomise, write_tiny_checkpoint  # noqa: E402
 
 
 class HashStyle:
@@ -50,14 +41,7 @@ class HashStyle:
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    (root / "checkpoints").mkdir()
-    torch.manual_seed(0)
-    dec = SpectroStreamDecoder(CODEC)
-    with torch.no_grad():
-        for p in dec.parameters():
-            p.normal_(0, 0.2)
-    model = random_depthformer(tiny(codebook=64), std=0.2)
-    write_checkpoint(models.checkpoint_path("small", root), model, dec)
+    write_tiny_checkpoint(root)
     return root
 
 
@@ -138,10 +122,7 @@ def test_streams_start_from_silence_when_the_encoder_is_there(models_root, tmp_p
     (root / "checkpoints").mkdir(parents=True)
     ckpt = models.checkpoint_path("small", root)
     ckpt.write_bytes(models.checkpoint_path("small", models_root).read_bytes())
-    enc = SpectroStreamEncoder(CODEC)
-    with torch.no_grad():
-        for p in enc.parameters():
-            p.normal_(0, 0.2)
+    enc = randomise(SpectroStreamEncoder(CODEC))
     models.encoder_path(root).parent.mkdir(parents=True)
     save_file(official_state(enc), str(models.encoder_path(root)))
     b = MRT2Backend(size="small", models_root=root, style_model=HashStyle(), seed=3)

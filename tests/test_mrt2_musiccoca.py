@@ -14,11 +14,10 @@ torch = pytest.importorskip("torch")
 
 from scorewright.audio import read_audio  # noqa: E402
 from scorewright.backends.mrt2 import models  # noqa: E402
-from scorewright.backends.mrt2.config import tiny  # noqa: E402
 from scorewright.backends.mrt2.musiccoca import MusicCoCa, resample  # noqa: E402
-from scorewright.backends.mrt2.spectrostream import SpectroStreamConfig, SpectroStreamDecoder  # noqa: E402
-from scorewright.backends.mrt2.weights import random_depthformer, write_checkpoint  # noqa: E402
 from scorewright.cli import main  # noqa: E402
+
+from .mrt2_helpers import write_tiny_checkpoint  # noqa: E402
 
 TINY = Path(__file__).parent / "fixtures" / "musiccoca_tiny"
 
@@ -65,16 +64,7 @@ def test_missing_files_are_named(tmp_path):
 def models_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("mrt2_models")
     shutil.copytree(TINY, models.musiccoca_dir(root))
-    (root / "checkpoints").mkdir()
-    codec = SpectroStreamConfig(ratios=((1, 2), (2, 2), (2, 1)), mults=(2, 1, 2), base_depth=2, num_bins=240,
-                                embedding_dim=16, codebook=64, num_quantizers=12)
-    torch.manual_seed(0)
-    dec = SpectroStreamDecoder(codec)
-    with torch.no_grad():
-        for p in dec.parameters():
-            p.normal_(0, 0.2)
-    model = random_depthformer(tiny(codebook=64), std=0.2)
-    write_checkpoint(models.checkpoint_path("small", root), model, dec)
+    write_tiny_checkpoint(root)
     return root
 
 

@@ -178,9 +178,11 @@ def cmd_models(args: argparse.Namespace) -> int:
         for col in ("file", "size", "status"):
             table.add_column(col)
         for r in rows:
-            state = ("[red]missing[/]" if not r.present else f"[red]{r.problem}[/]" if r.problem
-                     else "[green]ok[/]" if check else "present")
-            ok &= r.present and not r.problem
+            if not r.present:
+                state = "[yellow]missing (optional: silence prefill)[/]" if r.optional else "[red]missing[/]"
+            else:
+                state = f"[red]{r.problem}[/]" if r.problem else "[green]ok[/]" if check else "present"
+            ok &= (r.present or r.optional) and not r.problem
             size_text = f"{r.bytes / 1e6:,.1f} MB" if r.present else "-"
             table.add_row(str(r.path.relative_to(models.root())), size_text, state)
         console.print(table)

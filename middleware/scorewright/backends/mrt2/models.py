@@ -53,6 +53,7 @@ class FileStatus:
     present: bool
     bytes: int
     problem: str = ""
+    optional: bool = False
 
 
 def required_files(size: str, base: Path | None = None) -> list[Path]:
@@ -60,15 +61,15 @@ def required_files(size: str, base: Path | None = None) -> list[Path]:
 
 
 def status(size: str, base: Path | None = None) -> list[FileStatus]:
-    out = []
-    for p in required_files(size, base):
-        out.append(FileStatus(p, p.is_file(), p.stat().st_size if p.is_file() else 0))
-    return out
+    """Every file the size uses, required ones first, then the optional SpectroStream encoder."""
+    paths = [(p, False) for p in required_files(size, base)] + [(encoder_path(base), True)]
+    return [FileStatus(p, p.is_file(), p.stat().st_size if p.is_file() else 0, optional=opt)
+            for p, opt in paths]
 
 
 def require(size: str, base: Path | None = None) -> None:
     """Raise ModelsMissing naming every absent file and the command that fetches them."""
-    missing = [s.path for s in status(size, base) if not s.present]
+    missing = [s.path for s in status(size, base) if not s.present and not s.optional]
     if missing:
         listed = "\n  ".join(str(p) for p in missing)
         raise ModelsMissing(f"MRT2 '{size}' files missing:\n  {listed}\n"
@@ -79,20 +80,17 @@ def require(size: str, base: Path | None = None) -> None:
 def verify(size: str, base: Path | None = None) -> list[FileStatus]:
     """Status of every file, with the checkpoint's keys, shapes and dtypes checked."""
     from . import weights
-    from .spectrostream import SpectroStreamConfig, SpectroStreamDecoder, ss_config_from_json
+    from .spectrostream import SpectroStreamDecoder
 
     rows = status(size, base)
     ckpt = rows[0]
     if ckpt.present:
         try:
             tensors = weights.read_checkpoint(ckpt.path)
-            meta = weights.read_metadata(ckpt.path)
-            cfg = weights.detect_config(tensors, ckpt.path, meta)
+            cfg = weights.detect_config(tensors, ckpt.path, weights.read_metadata(ckpt.path))
             import torch
-            ss = (ss_config_from_json(meta[weights.META_CODEC]) if weights.META_CODEC in meta
-                  else SpectroStreamConfig())
             with torch.device("meta"):
-                dec = SpectroStreamDecoder(ss)
+                dec = SpectroStreamDecoder(weights.codec_config(ckpt.path))
             problems = (weights.check(tensors, weights.depthformer_layout(cfg), ckpt.path)
                         + weights.check(tensors, weights.spectrostream_layout(dec), ckpt.path))
             if cfg.name != f"mrt2_{size}":

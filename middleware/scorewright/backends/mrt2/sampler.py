@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .cuda_graph import capture
 from .depthformer import Depthformer
 
 NEG = -1e9
@@ -188,13 +189,5 @@ class Sampler:
 
     def _capture(self) -> None:
         snap = self.save()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):
-                self._sample_step(None)
-        torch.cuda.current_stream().wait_stream(stream)
-        self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph):
-            self._sample_step(None)
+        self._graph, _ = capture(lambda: self._sample_step(None), warmup=3)
         self.restore(snap)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .cuda_graph import capture
+
 
 @dataclass(frozen=True)
 class SpectroStreamConfig:
@@ -254,15 +256,7 @@ class SpectroStreamDecoder(nn.Module):
     def _capture(self, codes: torch.Tensor) -> None:
         saved = {k: v.clone() for k, v in self.cache.items()}
         static_in = codes.clone()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(2):
-                self._decode(static_in)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static_out = self._decode(static_in)
+        graph, static_out = capture(lambda: self._decode(static_in))
         for k, v in saved.items():
             self.cache[k].copy_(v)
         self._graph, self._graph_io = graph, (static_in, static_out)

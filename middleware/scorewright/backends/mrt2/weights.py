@@ -281,14 +281,17 @@ def _assign(module: torch.nn.Module, layout: list[Entry], tensors: dict[str, tor
     module.load_state_dict(state, strict=True, assign=True)
 
 
+def codec_config(path: Path) -> SpectroStreamConfig:
+    """The official codec shapes, or those a test checkpoint names in its metadata."""
+    meta = read_metadata(path)
+    return ss_config_from_json(meta[META_CODEC]) if META_CODEC in meta else SpectroStreamConfig()
+
+
 def load_spectrostream(path: Path, cfg=None, dtype: torch.dtype = torch.float32,
                        device: str | torch.device = "cpu") -> SpectroStreamDecoder:
     """The SpectroStream decoder (and codebooks) from the checkpoint at `path`."""
-    if cfg is None:
-        meta = read_metadata(path)
-        cfg = ss_config_from_json(meta[META_CODEC]) if META_CODEC in meta else SpectroStreamConfig()
     with torch.device("meta"):
-        dec = SpectroStreamDecoder(cfg)
+        dec = SpectroStreamDecoder(cfg or codec_config(path))
     _assign(dec, spectrostream_layout(dec), read_checkpoint(path, f"{SS}/"), path)
     with torch.device("cpu"):
         dec.window = SpectroStreamDecoder.synthesis_window(dec.cfg)
@@ -298,11 +301,8 @@ def load_spectrostream(path: Path, cfg=None, dtype: torch.dtype = torch.float32,
 def load_spectrostream_encoder(encoder_path: Path, checkpoint_path: Path, cfg=None,
                                device: str | torch.device = "cpu") -> SpectroStreamEncoder:
     """The encoder from `encoder_path` with the codebooks of `checkpoint_path` (may be one file)."""
-    if cfg is None:
-        meta = read_metadata(checkpoint_path)
-        cfg = ss_config_from_json(meta[META_CODEC]) if META_CODEC in meta else SpectroStreamConfig()
     with torch.device("meta"):
-        enc = SpectroStreamEncoder(cfg)
+        enc = SpectroStreamEncoder(cfg or codec_config(checkpoint_path))
     tensors = {**read_checkpoint(checkpoint_path, f"{SS}/quantizer/"),
                **read_checkpoint(encoder_path, f"{ENCODER}/")}
     _assign(enc, spectrostream_encoder_layout(enc), tensors, encoder_path)
