@@ -75,7 +75,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     for t, label, desc in rows:
         console.print(f"  {t:6.2f}s  {label:<22} {desc}", soft_wrap=True)
     console.print(f"[green]wrote {args.out}[/]: {args.seconds:g} s in {took:.2f} s "
-                  f"({args.seconds / took:.0f}x real time, backend {engine.backend.name}, "
+                  f"({args.seconds / took:.2g}x real time, backend {engine.backend.name}, "
                   f"seed {engine.director.seed})")
     return 0
 
