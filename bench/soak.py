@@ -1,4 +1,4 @@
-"""Soak test of `scorewright serve` (synth backend, real time).
+"""Soak test of `scorewright serve` (real time; the map's backend, or --backend).
 
 A game-like client sends 10-60 messages/s (params, states, events, notes, a few deliberately
 bad ones); a ring reader and a ZMQ subscriber consume the audio; the ring reader stalls for 2 s
@@ -119,16 +119,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--map", default=str(MAPS / "demo.yaml"))
+    ap.add_argument("--backend", choices=["synth", "mrt2"], default="synth")
     args = ap.parse_args()
     control, audio = free_port(), free_port()
     ring = f"soak-{uuid.uuid4().hex[:6]}"
     cmd = [sys.executable, "-m", "scorewright.cli", "--log-level", "error", "serve", args.map,
-           "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0", "--ring", ring]
+           "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0", "--ring", ring,
+           "--backend", args.backend]
     log = tempfile.TemporaryFile()            # a file, not a pipe: a chatty server never blocks
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=os.environ)
     addr = f"tcp://127.0.0.1:{control}"
     try:
-        probe = wait_for_server(addr, process=proc)
+        probe = wait_for_server(addr, within=180.0, process=proc)   # mrt2 loads its weights first
         ring_file = probe.status["ring"]
         time.sleep(2.0)                                       # warm up before measuring memory
         rss_start = rss_mb(proc.pid)
@@ -158,7 +160,7 @@ def main() -> int:
     v = c.values
     unhandled = err.decode(errors="replace").count("Traceback")
     report = {
-        "bench": "soak", "minutes": args.minutes, "frames": status["frame"],
+        "bench": "soak", "backend": args.backend, "minutes": args.minutes, "frames": status["frame"],
         "underruns": status["underruns"], "max_generation_ms": status["cost_ms_max"],
         "lookahead_low": status["lookahead_low"], "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(rss_end, 1), "rss_growth_mb": round(rss_end - rss_start, 1),
