@@ -61,6 +61,9 @@ class MRT2Backend:
         self._tokens: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.silence = self._silence_codes(models.encoder_path(base), ckpt)
         self.reset(seed)
+        if self.device.type == "cuda":  # capture the CUDA graphs now, not on the first played frame
+            self.generate(Conditioning(style=np.zeros(self.style_dim, np.float32)), 2)
+            self.reset(seed)
 
     # -- style space (MusicCoCa) --
 
