@@ -89,8 +89,11 @@ rules:
     drums: on
 """)
     engine = Engine(backend, make_director(load(path), backend, 0))
-    pcm = engine.render(1.0)
+    conds = []
+    pcm = engine.render(1.0, on_frame=lambda k, frame: conds.append(frame.cond))
     assert pcm.shape == (48_000, 2) and np.abs(pcm[1920:]).max() > 0
+    # where the map sets no `generation:`, the official runner's settings apply
+    assert (conds[-1].temperature, conds[-1].cfg_style, conds[-1].cfg_notes) == (1.3, 3.0, 5.0)
 
 
 def test_without_weights_the_map_falls_back_to_synth(tmp_path, monkeypatch, caplog):

@@ -20,7 +20,8 @@ def make_director(smap: StateMap, backend: Backend, seed: int | None = None) -> 
 
     key = (lambda: backend.key) if hasattr(backend, "key") else None
     return Director(smap, backend.embed_text, embed_audio_file,
-                    getattr(backend, "preferred_tempo", None), seed, key)
+                    getattr(backend, "preferred_tempo", None), seed, key,
+                    getattr(backend, "generation_defaults", None))
 
 
 def open_engine(map_path: str | Path, seed: int | None = None, backend: str | None = None) -> Engine:

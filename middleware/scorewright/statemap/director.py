@@ -45,6 +45,9 @@ class InputError(ValueError):
         self.code = code
 
 
+GENERATION_DEFAULTS = {"temperature": 1.0, "top_k": 40, "cfg_style": 1.0, "cfg_notes": 1.0, "cfg_drums": 1.0}
+
+
 @dataclass(frozen=True)
 class Marker:
     """A musical moment inside a frame: `offset` is its sample offset from the frame start."""
@@ -120,7 +123,8 @@ class Director:
     def __init__(self, smap: StateMap, embed_text: Callable[[str], np.ndarray],
                  embed_audio_file: Callable[[str], np.ndarray] | None = None,
                  preferred_tempo: Callable[[np.ndarray], float | None] | None = None,
-                 seed: int | None = None, key: KeyFn | None = None) -> None:
+                 seed: int | None = None, key: KeyFn | None = None,
+                 generation_defaults: dict[str, float] | None = None) -> None:
         self.map = smap
         self._embed_text = embed_text
         self._preferred_tempo = preferred_tempo
@@ -137,6 +141,8 @@ class Director:
         self._tiers = sorted(tiers.items(), key=lambda kv: -kv[0])
         self._gen = {r.name: {k: v for k, v in vars(r.generation).items() if v is not None}
                      for r in smap.rules}
+        # sampling/guidance where the map says nothing: the backend's own defaults, else neutral
+        self._base_gen = {**GENERATION_DEFAULTS, **(generation_defaults or {})}
         self._map_gen = {k: v for k, v in vars(smap.generation).items() if v is not None}
         self._blend_parts = {   # (style, constant weight, or None and the expression)
             r.name: [(s, float(e.fn({})) if not e.names else 0.0, e if e.names else None)
@@ -460,8 +466,7 @@ class Director:
         return best
 
     def _generation(self, active: list[Rule]) -> dict[str, float]:
-        out = {"temperature": 1.0, "top_k": 40, "cfg_style": 1.0, "cfg_notes": 1.0, "cfg_drums": 1.0,
-               **self._map_gen}
+        out = {**self._base_gen, **self._map_gen}
         landed = [r for r in active if self._gen[r.name] and self._rules[r.name].landed]
         for r in sorted(landed, key=lambda r: r.priority):
             out.update(self._gen[r.name])

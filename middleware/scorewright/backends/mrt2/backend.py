@@ -36,6 +36,9 @@ class MRT2Backend:
     channels = 2
     frame_samples = FRAME_SAMPLES
     style_dim = 768
+    # what the official real-time runner plays with (maps' `generation:` settings override these)
+    generation_defaults = {"temperature": 1.3, "top_k": 40,
+                           "cfg_style": 3.0, "cfg_notes": 5.0, "cfg_drums": 1.0}
 
     def __init__(self, size: str = "small", seed: int = 0, device: str | None = None,
                  dtype: str | None = None,
