@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import MASK_ID
 from .cuda_graph import capture
 from .depthformer import Depthformer
 
@@ -57,8 +58,7 @@ class Sampler:
         self.depth_k, self.depth_v = torch.zeros(dcache, **kw), torch.zeros(dcache, **kw)
         self.depth_visible = [torch.arange(q, device=self.device) <= i for i in range(q)]
         # per-step inputs and outputs (static buffers so a captured graph can read/write them)
-        self.cond = torch.full((gb, self.cfg.cond_width), 6,
-                               dtype=torch.long, device=self.device)
+        self.cond = torch.full((gb, self.cfg.cond_width), MASK_ID, dtype=torch.long, device=self.device)
         self.noise = torch.zeros(self.b, q, self.cfg.codebook, device=self.device)
         self.temperature = torch.ones(self.b, 1, device=self.device)
         self.top_k = torch.full((self.b, 1), 40, dtype=torch.long, device=self.device)
