@@ -4,6 +4,7 @@ map rendered through the engine, the models CLI, and the fallback to synth witho
 
 import hashlib
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,24 @@ def test_streams_start_from_silence_when_the_encoder_is_there(models_root, tmp_p
     assert np.abs(out[:1920]).max() > 0          # the codec was primed too: no silent first frame
     b.reset(seed=3)
     assert np.array_equal(b.generate(cond(b), 3), out)
+
+
+def test_models_download_fetches_the_official_files_into_the_layout(tmp_path, monkeypatch):
+    """No network here: huggingface_hub's downloader is replaced by one that records the call."""
+    hub = pytest.importorskip("huggingface_hub")
+    asked = []
+
+    def fake_download(repo_id, filename, local_dir):
+        asked.append((repo_id, filename))
+        path = Path(local_dir) / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+        return str(path)
+
+    monkeypatch.setattr(hub, "hf_hub_download", fake_download)
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path))
+    assert main(["models", "download", "base"]) == 0
+    assert {r for r, _ in asked} == {"google/magenta-realtime-2"}
+    names = {f for _, f in asked}
+    assert "checkpoints/mrt2_base.safetensors" in names and "resources/musiccoca/spm.model" in names
+    assert all(s.present for s in models.status("base", tmp_path))   # where the loader looks
