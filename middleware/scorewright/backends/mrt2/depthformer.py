@@ -23,15 +23,21 @@ class CondEncoder(nn.Module):
 
     def __init__(self, cfg: MRT2Config):
         super().__init__()
-        mc = cfg.cond_groups[0]
-        self.n_mc = mc.channels
+        self.cfg = cfg
+        self.n_mc = cfg.cond_groups[0].channels
         self.mc_embed = nn.Embedding(cfg.musiccoca_vocab, cfg.musiccoca_dim)
         self.mc_proj = nn.Linear(cfg.musiccoca_dim, cfg.encoder_dim, bias=False)
         self.regular_embed = nn.Embedding(cfg.regular_vocab, cfg.encoder_dim)
         self.norm = nn.LayerNorm(cfg.encoder_dim, eps=1e-6)
-        idx = Depthformer.index_buffers(cfg)
-        self.register_buffer("mc_offsets", idx["mc_offsets"], persistent=False)
-        self.register_buffer("regular_offsets", idx["regular_offsets"], persistent=False)
+        self.build_buffers()
+
+    def build_buffers(self) -> None:
+        """Id offsets per MusicCoCa level and per regular channel (derived from cfg; not stored in
+        checkpoints, so the loader rebuilds them after assigning weights)."""
+        mc = self.cfg.cond_groups[0]
+        sizes = [g.vocab for g in self.cfg.regular_channels for _ in range(g.channels)]
+        self.register_buffer("mc_offsets", torch.arange(mc.channels) * mc.vocab, persistent=False)
+        self.register_buffer("regular_offsets", torch.tensor([0] + sizes[:-1]).cumsum(0), persistent=False)
 
     def forward(self, cond: torch.Tensor) -> torch.Tensor:
         mc = self.mc_proj(self.mc_embed(cond[..., : self.n_mc] + self.mc_offsets).sum(-2))
@@ -57,16 +63,12 @@ class Depthformer(nn.Module):
             Layer(d.d_model, d.d_ff, d.num_heads, d.head_dim, 0, None) for _ in range(d.num_layers))
         self.final_norm = nn.LayerNorm(d.d_model, eps=1e-6)
         self.to_logits = nn.Linear(d.d_model, cfg.vocab)
-        self.register_buffer("level_offsets", self.index_buffers(cfg)["level_offsets"], persistent=False)
+        self.build_buffers()
 
-    @staticmethod
-    def index_buffers(cfg: MRT2Config) -> dict[str, torch.Tensor]:
-        """Id offsets: per MusicCoCa level, per regular conditioning channel, per RVQ level."""
-        mc = cfg.cond_groups[0]
-        sizes = [g.vocab for g in cfg.regular_channels for _ in range(g.channels)]
-        return {"mc_offsets": torch.arange(mc.channels) * mc.vocab,
-                "regular_offsets": torch.tensor([0] + sizes[:-1]).cumsum(0),
-                "level_offsets": NUM_RESERVED + torch.arange(cfg.rvq_levels) * cfg.codebook}
+    def build_buffers(self) -> None:
+        """Id of code 0 of each RVQ level (derived from cfg, like the encoder's offsets)."""
+        offsets = NUM_RESERVED + torch.arange(self.cfg.rvq_levels) * self.cfg.codebook
+        self.register_buffer("level_offsets", offsets, persistent=False)
 
     # -- pieces shared by the teacher-forced pass and the streaming sampler --
 

@@ -168,20 +168,21 @@ class SpectroStreamDecoder(nn.Module):
                 c_in = nominal_in = c_out
         self.blocks = nn.ModuleList(blocks)
         self.out_conv = CausalConv(c_in, c.out_channels // c.channel_splits, (c.base_kernel, c.base_kernel))
-        self.register_buffer("window", self.synthesis_window(c), persistent=False)
+        self.build_buffers()
         self.cache: dict[str, torch.Tensor] = {}
         self.frames_seen = 0
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_io: tuple[torch.Tensor, torch.Tensor] | None = None
 
-    @staticmethod
-    def synthesis_window(c: SpectroStreamConfig) -> torch.Tensor:
-        """Periodic Hann divided by the summed squared windows of its overlaps (Griffin-Lim eq. 7)."""
+    def build_buffers(self) -> None:
+        """The inverse STFT's synthesis window: periodic Hann divided by the summed squared windows
+        of its overlaps (Griffin-Lim eq. 7). Derived from cfg; the loader rebuilds it."""
+        c = self.cfg
         window = torch.hann_window(c.frame_length, periodic=True, dtype=torch.float64)
         overlaps = -(-c.frame_length // c.frame_step)
         denom = F.pad(window**2, (0, overlaps * c.frame_step - c.frame_length)).view(overlaps, -1).sum(0)
         denom = denom.repeat(overlaps)[: c.frame_length]
-        return torch.where(denom == 0, 0, window / denom).float()
+        self.register_buffer("window", torch.where(denom == 0, 0, window / denom).float(), persistent=False)
 
     @torch.inference_mode()
     def reset(self) -> None:

@@ -268,7 +268,6 @@ def load_depthformer(path: Path, cfg: MRT2Config | None = None, dtype: torch.dty
     with torch.device("meta"):
         model = Depthformer(cfg)
     _assign(model, depthformer_layout(cfg), tensors, path)
-    _rebuild_buffers(model)  # index buffers are not in the checkpoint (and were built on "meta")
     return model.to(device=device, dtype=dtype).eval()
 
 
@@ -279,6 +278,11 @@ def _assign(module: torch.nn.Module, layout: list[Entry], tensors: dict[str, tor
         raise CheckpointError("; ".join(problems[:5]) + more)
     state = {e.param: to_ours(e.kind, tensors[e.key].float()) for e in layout}
     module.load_state_dict(state, strict=True, assign=True)
+    # the module was built on "meta": its derived buffers are rebuilt for real
+    with torch.device("cpu"):
+        for m in module.modules():
+            if hasattr(m, "build_buffers"):
+                m.build_buffers()
 
 
 def codec_config(path: Path) -> SpectroStreamConfig:
@@ -293,8 +297,6 @@ def load_spectrostream(path: Path, cfg=None, dtype: torch.dtype = torch.float32,
     with torch.device("meta"):
         dec = SpectroStreamDecoder(cfg or codec_config(path))
     _assign(dec, spectrostream_layout(dec), read_checkpoint(path, f"{SS}/"), path)
-    with torch.device("cpu"):
-        dec.window = SpectroStreamDecoder.synthesis_window(dec.cfg)
     return dec.to(device=device, dtype=dtype).eval()
 
 
@@ -307,14 +309,6 @@ def load_spectrostream_encoder(encoder_path: Path, checkpoint_path: Path, cfg=No
                **read_checkpoint(encoder_path, f"{ENCODER}/")}
     _assign(enc, spectrostream_encoder_layout(enc), tensors, encoder_path)
     return enc.to(device=device).eval()
-
-
-def _rebuild_buffers(model: Depthformer) -> None:
-    with torch.device("cpu"):
-        fresh = Depthformer.index_buffers(model.cfg)
-    model.encoder.mc_offsets = fresh["mc_offsets"]
-    model.encoder.regular_offsets = fresh["regular_offsets"]
-    model.level_offsets = fresh["level_offsets"]
 
 
 def official_state(model: Depthformer | SpectroStreamDecoder | SpectroStreamEncoder) -> dict[str, np.ndarray]:
