@@ -27,7 +27,7 @@ import torch
 from scorewright.backends.mrt2.config import SIZES
 from scorewright.backends.mrt2.sampler import Sampler, SamplingParams
 from scorewright.backends.mrt2.spectrostream import SpectroStreamDecoder
-from scorewright.backends.mrt2.weights import random_depthformer
+from scorewright.backends.mrt2.weights import random_depthformer, randomise
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -53,13 +53,8 @@ def timed(fn: Callable[[], object], frames: int, device: str, warmup: int = 5) -
 
 
 def random_codec(device: str) -> SpectroStreamDecoder:
-    torch.manual_seed(0)
     with torch.device(device):
-        dec = SpectroStreamDecoder().eval()
-        with torch.no_grad():
-            for p in dec.parameters():
-                p.normal_(0, 0.02)
-    return dec
+        return randomise(SpectroStreamDecoder(), std=0.02)
 
 
 def run(a: argparse.Namespace, size: str, dtype: str) -> list[dict]:

@@ -13,22 +13,14 @@ import argparse
 import shutil
 from pathlib import Path
 
-import torch
 from safetensors.numpy import save_file
 
 from scorewright.backends.mrt2 import models
 from scorewright.backends.mrt2.config import SIZES
 from scorewright.backends.mrt2.spectrostream import SpectroStreamDecoder, SpectroStreamEncoder
-from scorewright.backends.mrt2.weights import official_state, random_depthformer, write_checkpoint
+from scorewright.backends.mrt2.weights import official_state, random_depthformer, randomise, write_checkpoint
 
 STANDINS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "musiccoca_tiny"
-
-
-def randomise(module: torch.nn.Module, std: float = 0.02) -> torch.nn.Module:
-    with torch.no_grad():
-        for p in module.parameters():
-            p.normal_(0, std)
-    return module
 
 
 def main() -> None:
@@ -36,12 +28,11 @@ def main() -> None:
     ap.add_argument("dir", type=Path)
     ap.add_argument("--size", default="small", choices=sorted(SIZES))
     a = ap.parse_args()
-    torch.manual_seed(0)
     ckpt = models.checkpoint_path(a.size, a.dir)
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    write_checkpoint(ckpt, random_depthformer(SIZES[a.size]), randomise(SpectroStreamDecoder()))
+    write_checkpoint(ckpt, random_depthformer(SIZES[a.size]), randomise(SpectroStreamDecoder(), std=0.02))
     models.encoder_path(a.dir).parent.mkdir(parents=True, exist_ok=True)
-    save_file(official_state(randomise(SpectroStreamEncoder())), str(models.encoder_path(a.dir)))
+    save_file(official_state(randomise(SpectroStreamEncoder(), std=0.02)), str(models.encoder_path(a.dir)))
     shutil.copytree(STANDINS, models.musiccoca_dir(a.dir), dirs_exist_ok=True)
     print(f"wrote {a.dir} ({ckpt.stat().st_size / 1e9:.2f} GB checkpoint)")
 

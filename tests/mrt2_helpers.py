@@ -2,12 +2,10 @@
 
 from pathlib import Path
 
-import torch
-
 from scorewright.backends.mrt2 import models
 from scorewright.backends.mrt2.config import tiny
 from scorewright.backends.mrt2.spectrostream import TINY_SS, SpectroStreamConfig
-from scorewright.backends.mrt2.weights import random_depthformer, write_checkpoint
+from scorewright.backends.mrt2.weights import random_depthformer, randomise, write_checkpoint
 
 # TINY_SS's layout, but with 1920-sample frames (240 bins, hop 480) as the engine needs
 CODEC = SpectroStreamConfig(ratios=TINY_SS.ratios, mults=TINY_SS.mults, base_depth=2, num_bins=240,
@@ -15,19 +13,11 @@ CODEC = SpectroStreamConfig(ratios=TINY_SS.ratios, mults=TINY_SS.mults, base_dep
                             frame_step=480, encoder_base_depth=2)
 
 
-def randomise(module: torch.nn.Module, std: float = 0.2, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.normal_(0, std)
-    return module.eval()
-
-
 def write_tiny_checkpoint(root: Path) -> Path:
     """root/checkpoints/mrt2_small.safetensors with a tiny random depthformer and codec."""
     from scorewright.backends.mrt2.spectrostream import SpectroStreamDecoder
     path = models.checkpoint_path("small", root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    codec = randomise(SpectroStreamDecoder(CODEC))
+    codec = randomise(SpectroStreamDecoder(CODEC), std=0.2)
     write_checkpoint(path, random_depthformer(tiny(codebook=64), std=0.2), codec)
     return path

@@ -17,11 +17,7 @@ from scorewright.backends.mrt2.spectrostream import (  # noqa: E402
 
 def random_decoder(cfg=TINY_SS, seed=0):
     torch.manual_seed(seed)
-    dec = SpectroStreamDecoder(cfg).eval()
-    with torch.no_grad():
-        for p in dec.parameters():
-            p.normal_(0, 0.2)
-    return dec
+    return W.randomise(SpectroStreamDecoder(cfg), std=0.2, seed=None)
 
 
 def test_frame_by_frame_equals_whole_sequence_and_lookahead_is_one_frame():

@@ -323,17 +323,23 @@ def official_state(model: Depthformer | SpectroStreamDecoder | SpectroStreamEnco
     return {e.key: to_official(e.kind, sd[e.param].detach().float().cpu(), e.shape).numpy() for e in layout}
 
 
-def random_depthformer(cfg: MRT2Config, seed: int = 0, std: float = 0.05) -> Depthformer:
-    """A model with random weights and the given shapes (benchmarks, tests, fixtures)."""
-    torch.manual_seed(seed)
-    model = Depthformer(cfg)
+def randomise(module: torch.nn.Module, std: float = 0.05, seed: int | None = 0) -> torch.nn.Module:
+    """Random weights in place (benchmarks, tests, fixtures): N(0, std), norm scales N(1, 0.1).
+    `seed=None` draws from torch's current random state."""
+    if seed is not None:
+        torch.manual_seed(seed)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for name, p in module.named_parameters():
             if name.endswith(("scale", "norm.weight")):
                 p.normal_(1.0, 0.1)
             else:
                 p.normal_(0.0, std)
-    return model.eval()
+    return module.eval()
+
+
+def random_depthformer(cfg: MRT2Config, seed: int = 0, std: float = 0.05) -> Depthformer:
+    """A model with random weights and the given shapes."""
+    return randomise(Depthformer(cfg), std, seed)
 
 
 def write_checkpoint(path: Path, model: Depthformer, decoder: SpectroStreamDecoder) -> None:
