@@ -114,8 +114,7 @@ def download(size: str, base: Path | None = None, progress=print) -> list[Path]:
         raise RuntimeError("`scorewright models download` needs huggingface_hub: "
                            "pip install 'scorewright[mrt2]'") from e
     dest = base or root()
-    names = ([f"checkpoints/mrt2_{size}.safetensors", "resources/spectrostream/encoder.safetensors"]
-             + [f"resources/musiccoca/{f}" for f in MUSICCOCA_FILES])
+    names = [s.path.relative_to(dest).as_posix() for s in status(size, dest)]  # the repo has our layout
     got = []
     for i, name in enumerate(names, 1):
         progress(f"[{i}/{len(names)}] {HF_REPO}/{name} -> {dest / name}")

@@ -65,6 +65,11 @@ TINY_SS = SpectroStreamConfig(ratios=((1, 2), (2, 2), (2, 1)), mults=(2, 1, 2), 
                               encoder_base_depth=2)
 
 
+def resample_kernel(stride: tuple[int, int]) -> tuple[int, int]:
+    """Kernel of a block's strided (or transposed) conv: twice the stride, at least 3."""
+    return max(3, 2 * stride[0]), max(3, 2 * stride[1])
+
+
 def _state(cache: dict, key: str, like: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     """A layer's streaming state: made (zeros) on first use, then updated in place, so a captured
     CUDA graph keeps pointing at it."""
@@ -124,8 +129,7 @@ class ResBlock(nn.Module):
         if stride == (1, 1):
             self.first = CausalConv(conv_in, c_out, (3, 3))
         else:
-            k = (max(3, 2 * stride[0]), max(3, 2 * stride[1]))
-            self.first = CausalConvTranspose(conv_in, c_out, k, stride)
+            self.first = CausalConvTranspose(conv_in, c_out, resample_kernel(stride), stride)
         self.second = CausalConv(c_out, c_out, (3, 3))
         self.shortcut = CausalConv(conv_in, c_out, (1, 1)) if c_in != c_out else None
 
@@ -288,9 +292,8 @@ class EncoderBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: tuple[int, int]):
         super().__init__()
         self.stride = stride
-        k = (max(3, 2 * stride[0]), max(3, 2 * stride[1]))
         self.first = StridedConv(c_in, c_in, (3, 3))
-        self.second = StridedConv(c_in, c_out, k, stride)
+        self.second = StridedConv(c_in, c_out, resample_kernel(stride), stride)
         self.shortcut = StridedConv(c_in, c_out, (1, 1)) if c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ test checkpoints all use that one table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,26 +201,27 @@ def _split_combined(tensors: dict[str, torch.Tensor]) -> None:
                 tensors[f"{base}/{p}_projection/kernel"] = fused[:, j]
 
 
-def read_checkpoint(path: Path, prefix: str = "params/") -> dict[str, torch.Tensor]:
-    """All tensors under `prefix` of a safetensors file."""
+def _read(path: Path, what: Callable):
+    """what(opened safetensors file), with a damaged file reported as a CheckpointError."""
     from safetensors import safe_open
     try:
         with safe_open(str(path), framework="pt") as f:
-            # flax may store partitioned ("boxed") params with a trailing '/value'
-            return {k.removesuffix("/value"): f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
+            return what(f)
     except FileNotFoundError:
         raise
     except Exception as e:  # safetensors raises its own error types for a damaged header
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
 
 
+def read_checkpoint(path: Path, prefix: str = "params/") -> dict[str, torch.Tensor]:
+    """All tensors under `prefix` of a safetensors file (flax may store partitioned, "boxed",
+    params with a trailing '/value')."""
+    return _read(path, lambda f: {k.removesuffix("/value"): f.get_tensor(k)
+                                  for k in f.keys() if k.startswith(prefix)})
+
+
 def read_metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return f.metadata() or {}
-    except Exception as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
+    return _read(path, lambda f: f.metadata() or {})
 
 
 def detect_config(tensors: dict[str, torch.Tensor], path: Path | str = "checkpoint",
