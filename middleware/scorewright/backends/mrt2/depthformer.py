@@ -109,9 +109,8 @@ class Depthformer(nn.Module):
         vis = banded(t, t, self.cfg.horizon, x.device)
         for i, layer in enumerate(self.temporal):
             out[f"temporal_in_{i}"] = x
-            x = out[f"temporal_mid_{i}"] = layer.self_attn(
-                x, *layer.self_attn.attn.keys_values(layer.self_attn.pre_norm(x)), vis)
-            x = layer.cross_attn(x, *layer.cross_attn.attn.keys_values(src), vis)
+            x = out[f"temporal_mid_{i}"] = layer.self_attn.over(x, None, vis)
+            x = layer.cross_attn.over(x, src, vis)
             x = out[f"temporal_{i}"] = layer.ffn(x)
         # depth: [temporal output, embeddings of levels 0..10] per frame, causal over levels
         emb = self.embed_tokens(tokens)
@@ -119,7 +118,7 @@ class Depthformer(nn.Module):
         vis = banded(q, q, q, h.device)
         for i, layer in enumerate(self.depth):
             out[f"depth_in_{i}"] = h
-            h = layer.self_attn(h, *layer.self_attn.attn.keys_values(layer.self_attn.pre_norm(h)), vis)
+            h = layer.self_attn.over(h, None, vis)
             h = out[f"depth_{i}"] = layer.ffn(h)
         logits = self.soft_cap(self.to_logits(self.final_norm(h)).float())
         out["logits"] = logits.unflatten(0, (b, t))

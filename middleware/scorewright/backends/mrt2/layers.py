@@ -79,6 +79,14 @@ class AttentionBlock(nn.Module):
     def forward(self, x, k, v, visible):
         return x + self.post_norm(self.attn.attend(self.pre_norm(x), k, v, visible))
 
+    def keys_values(self, source: torch.Tensor | None, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys/values from `source` (cross-attention) or, when None, from the normalised `x`."""
+        return self.attn.keys_values(self.pre_norm(x) if source is None else source)
+
+    def over(self, x: torch.Tensor, source: torch.Tensor | None, visible: torch.Tensor) -> torch.Tensor:
+        """The whole sequence at once (teacher forcing): attend to `source`, or to `x` itself."""
+        return self(x, *self.keys_values(source, x), visible)
+
 
 class FeedForward(nn.Module):
     """x + post_norm(W2 gelu_tanh(W1 pre_norm(x)))."""

@@ -142,7 +142,7 @@ class Sampler:
         for i, layer in enumerate(m.temporal):
             for blk, kname, vname, source in ((layer.self_attn, "self_k", "self_v", None),
                                              (layer.cross_attn, "cross_k", "cross_v", src)):
-                k, v = blk.attn.keys_values(blk.pre_norm(x) if source is None else source)
+                k, v = blk.keys_values(source, x)
                 s[kname][i].index_copy_(2, slot, k)
                 s[vname][i].index_copy_(2, slot, v)
                 x = blk(x, s[kname][i], s[vname][i], visible)
@@ -157,7 +157,7 @@ class Sampler:
         for level in range(self.cfg.rvq_levels):
             for i, layer in enumerate(m.depth):
                 blk = layer.self_attn
-                k, v = blk.attn.keys_values(blk.pre_norm(h))
+                k, v = blk.keys_values(None, h)
                 self.depth_k[i][:, :, level: level + 1] = k
                 self.depth_v[i][:, :, level: level + 1] = v
                 h = layer.ffn(blk(h, self.depth_k[i], self.depth_v[i], self.depth_visible[level]))
