@@ -14,6 +14,8 @@ from scorewright.backends.mrt2.config import BASE, SMALL, tiny  # noqa: E402
 from scorewright.backends.mrt2.sampler import Sampler, SamplingParams  # noqa: E402
 from scorewright.conditioning import Conditioning  # noqa: E402
 
+from .tolerance import depthformer_depth, rounding_bound  # noqa: E402
+
 CFG = tiny(horizon=4)
 
 
@@ -39,12 +41,13 @@ def test_streaming_matches_teacher_forced_pass_beyond_the_window(model):
     with torch.no_grad():
         full = model(cond, ids)["logits"]
     s = Sampler(model, guidance=True)
+    tol = rounding_bound(full.abs().max(), depthformer_depth(model))
     for i in range(t):
         step = s.teacher_forced_logits(cond[:, i], codes[:, i])
         for level in range(CFG.rvq_levels):
             lo = 6 + level * CFG.codebook
             ref = full[:, i, level, lo: lo + CFG.codebook]
-            assert torch.allclose(step[:, level], ref, atol=1e-4), (i, level)
+            assert (step[:, level] - ref).abs().max() <= tol, (i, level)
 
 
 def test_prefill_is_the_teacher_forced_history(model):
@@ -89,9 +92,17 @@ def test_guidance_with_zero_weights_equals_the_unguided_pass(model):
     guided = Sampler(model, guidance=True, seed=9)
     plain = Sampler(model, guidance=False, seed=9)
     branches = torch.from_numpy(tokens.branches(full[0].numpy(), True))
-    p0 = SamplingParams(cfg_style=0.0, cfg_notes=0.0)
-    assert torch.equal(run(guided, branches, 6, p0), run(plain, full, 6, p0))
-    # and non-zero weights change the result
+    codes = random_codes(1, 1)[:, 0]
+    g_logits = guided.teacher_forced_logits(branches, codes)
+    p_logits = plain.teacher_forced_logits(full, codes)
+    # the full branch of the guided batch is the unguided pass (up to the kernels' rounding for
+    # another batch size), and zero weights leave it exactly as it is
+    tol = rounding_bound(p_logits.abs().max(), depthformer_depth(model))
+    assert (g_logits[0] - p_logits[0]).abs().max() <= tol
+    guided.scales.zero_()
+    for level in range(CFG.rvq_levels):
+        assert torch.equal(guided._guide(g_logits[:, level]), g_logits[:1, level])
+    # non-zero weights change the sampled tokens
     guided.reset(seed=9)
     plain.reset(seed=9)
     assert not torch.equal(run(guided, branches, 6, SamplingParams(cfg_style=4.0)), run(plain, full, 6))
@@ -103,7 +114,8 @@ def test_guidance_formula_and_top1_sampling(model):
     logits = torch.randn(3, CFG.codebook)
     guided = s._guide(logits)
     expect = logits[0] + 2.0 * (logits[0] - logits[1]) + 0.5 * (logits[0] - logits[2])
-    assert torch.allclose(guided[0], expect)
+    # the same five terms summed in another order: terms up to (1 + 2 * 2 + 0.5 * 2) x max |logit|
+    assert (guided[0] - expect).abs().max() <= rounding_bound(6 * logits.abs().max(), 5)
     s.top_k.fill_(1)
     s.noise.normal_(0, 100)   # whatever the noise, top-1 leaves one candidate
     assert int(s._sample(guided, 0)[0]) == int(expect.argmax())

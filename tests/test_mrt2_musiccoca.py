@@ -18,6 +18,7 @@ from scorewright.backends.mrt2.musiccoca import MusicCoCa, resample  # noqa: E40
 from scorewright.cli import main  # noqa: E402
 
 from .mrt2_helpers import write_tiny_checkpoint  # noqa: E402
+from .tolerance import unit_norm_bound  # noqa: E402
 
 TINY = Path(__file__).parent / "fixtures" / "musiccoca_tiny"
 
@@ -30,7 +31,7 @@ def mc():
 def test_text_embeddings(mc):
     a, b = mc.embed_text("soft piano"), mc.embed_text("driving orchestral percussion")
     assert a.shape == (768,) and a.dtype == np.float32 and np.isfinite(a).all()
-    assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+    assert abs(np.linalg.norm(a) - 1.0) <= unit_norm_bound(len(a))
     assert not np.allclose(a, b)
     assert np.array_equal(mc.embed_text("Soft Piano"), a)          # prompts are lower-cased
     assert np.isfinite(mc.embed_text("epic " * 400)).all()          # long prompts are truncated

@@ -1,6 +1,5 @@
 """SpectroStream decoder: exact streaming, inverse-STFT reconstruction, official weight layout."""
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -13,6 +12,8 @@ from scorewright.backends.mrt2.spectrostream import (  # noqa: E402
     SpectroStreamConfig,
     SpectroStreamDecoder,
 )
+
+from .tolerance import codec_depth, rounding_bound  # noqa: E402
 
 
 def random_decoder(cfg=TINY_SS, seed=0):
@@ -27,11 +28,13 @@ def test_frame_by_frame_equals_whole_sequence_and_lookahead_is_one_frame():
     dec.reset()
     parts = torch.cat([dec.decode(codes[:, i: i + 1]) for i in range(7)], dim=1)
     assert whole.shape == (2, 7 * TINY_SS.samples_per_frame, 2)
-    assert torch.allclose(whole, parts, atol=1e-6)
+    # the two differ only in how the convolutions split their sums (tests/tolerance.py)
+    tol = rounding_bound(whole.abs().max(), codec_depth(dec))
+    assert (whole - parts).abs().max() <= tol
     spf = TINY_SS.samples_per_frame
     assert whole[:, :spf].abs().max() == 0 and whole[:, spf:].abs().max() > 0
     dec.reset()   # the same codes give the same audio after a reset
-    assert torch.allclose(dec.decode(codes), whole)
+    assert (dec.decode(codes) - whole).abs().max() <= tol
 
 
 def test_inverse_stft_reconstructs_a_signal_from_its_hann_frames():
@@ -53,10 +56,11 @@ def test_inverse_stft_reconstructs_a_signal_from_its_hann_frames():
     expect = torch.zeros(2, (n + 1) * hop)
     for m in range(n):
         expect[:, m * hop: m * hop + c.frame_length] += limited[:, m] * dec.window
-    assert torch.allclose(y.T, expect[:, : n * hop], atol=1e-5)
+    # both sides: a forward FFT and an inverse FFT of one frame, then an overlap-add of two
+    assert (y.T - expect[:, : n * hop]).abs().max() <= rounding_bound(x.abs().max(), 2 * c.frame_length + 2)
     # and the synthesis window makes Hann frames sum back to the signal (where nothing was dropped)
     w_sum = hann[:hop] * dec.window[:hop] + hann[hop:] * dec.window[hop:]
-    assert torch.allclose(w_sum, torch.ones(hop), atol=1e-6)
+    assert (w_sum - 1).abs().max() <= rounding_bound(1.0, c.frame_length)   # the window's own sum
 
 
 def test_official_layout_round_trip_and_real_shapes(tmp_path):
@@ -65,7 +69,8 @@ def test_official_layout_round_trip_and_real_shapes(tmp_path):
     save_file(W.official_state(dec), str(path))
     loaded = W.load_spectrostream(path, TINY_SS)
     codes = torch.randint(0, TINY_SS.codebook, (1, 4, 12))
-    assert torch.equal(loaded.decode(codes), dec.decode(codes))
+    want = dec.decode(codes)   # the same weights, possibly in another memory layout
+    assert (loaded.decode(codes) - want).abs().max() <= rounding_bound(want.abs().max(), codec_depth(dec))
     keys = {e.key: e.shape for e in W.spectrostream_layout(SpectroStreamDecoder(SpectroStreamConfig()))}
     assert keys["params/soundstream/quantizer/embedding"] == (64, 1024, 256)
     assert keys["params/soundstream/decoder/input_layer/conv1x1_first/conv/kernel"] == (1, 1, 256, 2560)
@@ -87,5 +92,6 @@ def test_transposed_kernel_conversion_matches_a_correlation_definition():
     dil = torch.zeros(1, 2, 3 * 2 - 1, 4)
     dil[:, :, ::2] = x
     ref = torch.nn.functional.conv2d(torch.nn.functional.pad(dil, (2, 2, 3, 3)), k.permute(3, 2, 0, 1))
-    assert torch.allclose(ours, ref, atol=1e-5)
-    assert np.allclose(W.to_official("conv_t", W.to_ours("conv_t", k), tuple(k.shape)), k)
+    products = torch.nn.functional.conv_transpose2d(x.abs(), W.to_ours("conv_t", k).abs(), stride=(2, 1))
+    assert (ours - ref).abs().max() <= rounding_bound(products.max(), k.shape[0] * k.shape[1] * k.shape[2])
+    assert torch.equal(W.to_official("conv_t", W.to_ours("conv_t", k), tuple(k.shape)), k)  # pure layout
