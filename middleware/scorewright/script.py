@@ -10,6 +10,17 @@ from .protocol import SCHEMA, ProtocolError, check
 from .recording import is_recording, load_recording
 from .statemap.load import MapError, Problem, parse_yaml
 
+TAIL_SECONDS = 8.0       # played after a script's last message, so its effect lands and is heard
+NO_SCRIPT_SECONDS = 30.0
+
+
+def script_seconds(items: list[ScriptItem]) -> float:
+    """How long to render a script by default: its last message plus TAIL_SECONDS (enough for a
+    change quantised to the next bar to land and fade), or NO_SCRIPT_SECONDS without one."""
+    if not items:
+        return NO_SCRIPT_SECONDS
+    return max(item.t for item in items) + TAIL_SECONDS
+
 
 @dataclass(frozen=True)
 class Section:

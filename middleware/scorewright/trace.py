@@ -81,18 +81,34 @@ def changes(rows: list[TraceRow]) -> list[TraceRow]:
     return out
 
 
-def plot(rows: list[TraceRow], out: Path, title: str) -> None:
-    """Style weights, params and notes over time, with transition/stinger markers."""
+def _pyplot():
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise SystemExit("--plot needs matplotlib: pip install 'scorewright[plot]'") from None
+    return plt
+
+
+def plot(rows: list[TraceRow], out: Path, title: str) -> None:
+    """Draw `figure` into a PNG file."""
+    fig = figure(rows, title)
+    fig.savefig(out, dpi=110)
+    _pyplot().close(fig)
+
+
+def figure(rows: list[TraceRow], title: str):
+    """Style weights, params and (when there are any) notes over time, with transition and
+    stinger markers: a matplotlib Figure."""
+    plt = _pyplot()
     t = np.array([r.t for r in rows])
     styles = sorted({s for r in rows for s in r.weights})
     params = sorted({p for r in rows for p in r.params})
-    fig, axes = plt.subplots(3, 1, figsize=(12, 8), sharex=True, height_ratios=[3, 2, 2])
+    has_notes = any(r.notes for r in rows)
+    ratios = [3, 2, 2] if has_notes else [3, 2]     # no empty notes panel for a map without notes
+    fig, axes = plt.subplots(len(ratios), 1, figsize=(12, 2 * sum(ratios) / 3 + 2), sharex=True,
+                             height_ratios=ratios)
     axes[0].stackplot(t, [[r.weights.get(s, 0.0) for r in rows] for s in styles], labels=styles)
     axes[0].set_ylabel("style weights")
     axes[0].legend(loc="upper left", fontsize=8, ncols=min(len(styles), 4))
@@ -101,11 +117,11 @@ def plot(rows: list[TraceRow], out: Path, title: str) -> None:
     axes[1].set_ylabel("params")
     if params:
         axes[1].legend(loc="upper left", fontsize=8)
-    xs = [r.t for r in rows for _ in r.notes]
-    ys = [n for r in rows for n in r.notes]
-    axes[2].scatter(xs, ys, s=2, marker="s")
-    axes[2].set_ylabel("notes (MIDI)")
-    axes[2].set_xlabel("seconds")
+    if has_notes:
+        xs, ys = [r.t for r in rows for _ in r.notes], [n for r in rows for n in r.notes]
+        axes[2].scatter(xs, ys, s=2, marker="s")
+        axes[2].set_ylabel("notes (MIDI)")
+    axes[-1].set_xlabel("seconds")
     for r in rows:
         for m in r.markers:
             if m.startswith(("transition", "stinger")):
@@ -113,5 +129,4 @@ def plot(rows: list[TraceRow], out: Path, title: str) -> None:
                     ax.axvline(r.t, color="red" if m.startswith("stinger") else "gray", lw=0.6, alpha=0.6)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    return fig

@@ -36,7 +36,7 @@ class BackendNotInstalled(BackendUnavailable):
     """The backend's optional dependencies are not installed (an expected state, not a fault)."""
 
 
-AVAILABLE = ("synth", "mrt2")
+BACKENDS = ("synth", "mrt2")
 
 
 def create_backend(name: str, seed: int = 0) -> Backend:
@@ -46,7 +46,7 @@ def create_backend(name: str, seed: int = 0) -> Backend:
         return SynthBackend(seed=seed)
     if name == "mrt2":
         return _create_mrt2(seed)
-    raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(AVAILABLE)}")
+    raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(BACKENDS)}")
 
 
 def _create_mrt2(seed: int) -> Backend:

@@ -11,6 +11,8 @@ import numpy as np
 from ...analysis import onset_rate, spectral_centroid, tempo_estimate
 from ...audio import FRAME_SAMPLES, SAMPLE_RATE
 from ...conditioning import NOTE_HELD, NOTE_ONSET, Conditioning, unit
+from ..base import BackendUnavailable
+from . import requirements
 from .arranger import (
     DRUM_CHANNEL,
     GAME_LEAD_CHANNEL,
@@ -37,6 +39,8 @@ class SynthBackend:
 
     def __init__(self, embedder: TextEmbedder | None = None, renderer: SoundFontRenderer | None = None,
                  seed: int = 0) -> None:
+        if (embedder is None or renderer is None) and (missing := requirements.missing_packages()):
+            raise BackendUnavailable(requirements.missing_message(missing))
         self.embedder = embedder or TextEmbedder()
         self.style_dim = self.embedder.dim
         self.preset_matrix = np.stack([self.embedder.embed(p.description) for p in PRESETS])

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base import BackendUnavailable
+
 DIM = 384
 _LAYERS, _HEADS, _EPS, _MAX_TOKENS = 6, 12, 1e-12, 256
 
 
-class EmbedderUnavailable(RuntimeError):
+class EmbedderUnavailable(BackendUnavailable):
     """The embedding model files are not installed."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...audio import CHANNELS, SAMPLE_RATE
+from ..base import BackendUnavailable
 from .arranger import DRUM_CHANNEL
 
 KNEE = 0.7          # soft clipping starts here; output never reaches 1.0
@@ -17,7 +18,7 @@ LEVEL_TAU_FRAMES = 40
 GAIN_RANGE = (0.5, 4.0)
 
 
-class SoundFontUnavailable(RuntimeError):
+class SoundFontUnavailable(BackendUnavailable):
     """No usable General MIDI SoundFont or tinysoundfont is missing."""
 
 
