@@ -45,9 +45,12 @@ class Problem:
 
 
 class MapError(Exception):
-    """One or more problems in a state map."""
+    """One or more problems in a state map, in file order (the files in the order their first
+    problem was found, so the top map comes before its includes), then by line and column."""
 
     def __init__(self, problems: list[Problem]) -> None:
+        files = list(dict.fromkeys(p.file for p in problems))
+        problems = sorted(problems, key=lambda p: (files.index(p.file), p.line, p.col))
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
 
@@ -294,10 +297,13 @@ def _inside(base_dir: Path, root_dir: Path, rel: str, path: Path_, pos: Position
 
 
 def _known_names(data: dict) -> dict[str, str]:
-    known = {name: "number" for name in (data.get("params") or {})}
-    for group, spec in (data.get("states") or {}).items():
-        values = spec["values"] if isinstance(spec, dict) else spec
-        known[group] = "state:" + "|".join(values)
+    """Names expressions may use, with their types; robust to a map the schema rejected."""
+    params, states = data.get("params"), data.get("states")
+    known = {name: "number" for name in params} if isinstance(params, dict) else {}
+    for group, spec in states.items() if isinstance(states, dict) else ():
+        values = spec.get("values") if isinstance(spec, dict) else spec
+        known[group] = "state:" + "|".join(map(str, values if isinstance(values, list) else ()))
+        known[f"time_in:{group}"] = "number"
     known.update({"t": "number", "beat": "number", "bar": "number"})
     return known
 
@@ -380,8 +386,6 @@ def build(data: dict, pos: Positions, path: Path, files: tuple[Path, ...] = ()) 
     """Semantic checks and construction; assumes the schema check passed."""
     root = path.parent
     known = _known_names(data)
-    for group in (data.get("states") or {}):
-        known[f"time_in:{group}"] = "number"
     styles = _styles(data, pos, root)
     params = _params(data, pos)
     states, defaults = {}, {}
@@ -523,7 +527,7 @@ def _stingers(data: dict, pos: Positions, root: Path, styles: dict[str, Style],
             continue
         style = s.get("style") or (f"stinger_{event}" if "prompt" in s else None)
         if "prompt" in s:
-            styles[style] = Style(style, s["prompt"], None, 0.0)
+            styles[style] = Style(style, s["prompt"], None, 0.0, stinger=event)
         then = s.get("then", "resume")
         then_state = {} if then == "resume" else dict(then["state"])
         for group, value in then_state.items():
@@ -541,6 +545,25 @@ def _stingers(data: dict, pos: Positions, root: Path, styles: dict[str, Style],
     return stingers
 
 
+def _expression_problems(data: dict, pos: Positions) -> None:
+    """Compile every rule expression of a map whose structure has problems, so that one run
+    reports those too (`build` compiles them for a well-formed map). Names from included files
+    are unknown before the includes are merged, so a map with includes is left to `build`."""
+    rules = data.get("rules")
+    if not isinstance(rules, list) or data.get("includes"):
+        return
+    known = _known_names(data)
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            continue
+        texts = [(key, rule[key]) for key in ("when", "exit_when") if key in rule]
+        blend = rule.get("blend")
+        texts += [(("blend", style), w) for style, w in blend.items()] if isinstance(blend, dict) else []
+        for key, text in texts:
+            if isinstance(text, (str, int, float)):
+                _compile(text, known, ("rules", i, *(key if isinstance(key, tuple) else (key,))), pos)
+
+
 # -- entry points -------------------------------------------------------------------------------
 def load_text(text: str, path: Path) -> StateMap:
     """Load a map from text; `path` names the file in errors and anchors relative paths."""
@@ -552,6 +575,7 @@ def load_text(text: str, path: Path) -> StateMap:
     if not pos.problems:
         _merge_includes(data, pos, path, path.parent, (path.resolve(),), files)
     if pos.problems:
+        _expression_problems(data, pos)
         raise MapError(pos.problems)
     smap = build(data, pos, path, tuple(files))
     if pos.problems:

@@ -38,6 +38,7 @@ class Style:
     audio: Path | None = None
     weight: float = 0.0
     blend: dict[str, float] | None = None   # a style made of other styles
+    stinger: str | None = None               # made for this prompt stinger, not written in the map
 
 
 @dataclass(frozen=True)
