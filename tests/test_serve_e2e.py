@@ -111,3 +111,29 @@ def test_non_loopback_bind_needs_a_token(serve):
     out = srv.stop()
     assert srv.proc.returncode == 2
     assert "--token" in out
+
+
+def test_client_setters_answer_bad_values_instead_of_raising(serve):
+    srv = serve()
+    client = srv.wait_ready()
+    # wrong types travel as they are and come back as `error` replies: the game loop never raises
+    ids = [client.set("danger", "high"), client.notes(on=["C4"]), client.prompt(text="x", weight="lots"),
+           client.set("danger", object())]                     # this one cannot even be encoded
+    assert all(isinstance(i, int) for i in ids)
+    deadline = time.monotonic() + 5
+    while len(client.errors) < 4 and time.monotonic() < deadline:
+        client.poll_replies()
+        time.sleep(0.02)
+    codes = {e["id"]: e["code"] for e in client.errors}
+    assert codes == {ids[0]: "bad_field", ids[1]: "bad_field", ids[2]: "bad_field", ids[3]: "bad_value"}
+    with pytest.raises(ScorewrightError) as e:
+        client.set("danger", "high", wait=True)
+    assert e.value.code == "bad_field" and "must be int or float" in str(e.value)
+    assert client.set("danger", np.float32(0.5), wait=True)["type"] == "ok"    # numpy numbers are fine
+    client.close()
+
+
+def test_audio_blocks_raise_after_their_timeout_instead_of_ending_silently():
+    from scorewright.transport import free_port
+    with AudioSubscriber(f"tcp://127.0.0.1:{free_port()}") as sub, pytest.raises(TimeoutError, match="serve"):
+        next(sub.blocks(timeout=0.3))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import numbers
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from ..protocol import decode_reply, encode
+from ..protocol import decode_reply, encode, error
 from ..transport.shm import RingError, RingReader
 
 __all__ = ["Client", "AudioSubscriber", "RingReader", "RingError", "ScorewrightError", "wait_for_server"]
@@ -51,9 +52,11 @@ class Client:
         self._ctx = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.SNDHWM, 1000)
         self._sock.connect(address)
         self._ids = itertools.count(1)
-        self.errors: list[dict[str, Any]] = []
+        self.errors: deque[dict[str, Any]] = deque(maxlen=100)     # the latest error replies
+        self.dropped = 0          # messages dropped in a row while no server took them
         self.status: dict[str, Any] = {}
 
     @classmethod
@@ -73,15 +76,44 @@ class Client:
         return client
 
     # -- messages ------------------------------------------------------------------------
-    def send(self, kind: str, **fields: Any) -> int:
-        """Send a message without waiting; returns its id."""
+    def _pack(self, kind: str, fields: dict[str, Any]) -> tuple[int, bytes | None, dict[str, Any] | None]:
+        """(id, msgpack bytes, None), or (id, None, a local `error` reply) for a value that cannot
+        travel at all (an object msgpack cannot encode)."""
         msg_id = next(self._ids)
-        self._sock.send(encode({"type": kind, "id": msg_id, **fields}))
+        try:
+            return msg_id, encode({"type": kind, "id": msg_id,
+                                   **{k: wire_value(v) for k, v in fields.items()}}), None
+        except (TypeError, ValueError, OverflowError) as e:
+            return msg_id, None, error("bad_value", f"'{kind}' cannot be sent: {e}", msg_id)
+
+    def send(self, kind: str, **fields: Any) -> int:
+        """Send a message without waiting; returns its id. Never raises for a bad value: the
+        server's `error` reply (or a local one, for a value that cannot be encoded) goes to
+        `errors` and the log."""
+        msg_id, payload, problem = self._pack(kind, fields)
+        if problem is not None:
+            self._note(problem)
+            return msg_id
+        try:
+            self._sock.send(payload, zmq.NOBLOCK)
+        except zmq.Again:     # no server for a while and the send queue is full: never block
+            if not self.dropped:
+                log.warning("scorewright: no server at %s; messages are dropped until it is back",
+                            self.address)
+            self.dropped += 1
+        else:
+            self.dropped = 0
         return msg_id
 
     def request(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Send and wait for the reply to this message; raises ScorewrightError on `error`."""
-        msg_id = self.send(kind, **fields)
+        msg_id, payload, problem = self._pack(kind, fields)
+        if problem is not None:
+            raise ScorewrightError(problem)
+        try:
+            self._sock.send(payload, zmq.NOBLOCK)
+        except zmq.Again:
+            raise TimeoutError(f"no Scorewright server takes messages at {self.address}") from None
         deadline = self.timeout * 1000
         while self._sock.poll(deadline):
             reply = decode_reply(self._sock.recv())
@@ -111,9 +143,11 @@ class Client:
         return self.request(kind, **fields) if wait else self.send(kind, **fields)
 
     # -- game state ---------------------------------------------------------------------
+    # Setters pass values on as they are: a wrong one ("high" for a number) is answered with an
+    # `error` reply (raised with wait=True, else in `errors` / poll_replies()), never raised here.
     def set(self, param: str, value: float, wait: bool = False):
         """Set a continuous game parameter (RTPC), e.g. set("danger", 0.7)."""
-        return self._send(wait, "set", param=param, value=float(value))
+        return self._send(wait, "set", param=param, value=value)
 
     def state(self, group: str, value: str, wait: bool = False):
         """Set a discrete state, e.g. state("area", "cave")."""
@@ -125,16 +159,21 @@ class Client:
 
     def notes(self, on: Sequence[int] = (), off: Sequence[int] = (), wait: bool = False):
         """MIDI notes on/off (0-127); the music plays them in time and in key."""
-        return self._send(wait, "notes", on=[int(n) for n in on], off=[int(n) for n in off])
+        return self._send(wait, "notes", on=list(on), off=list(off))
 
     def prompt(self, text: str | None = None, weight: float = 1.0, audio: np.ndarray | None = None,
                sr: int = 48000, name: str | None = None, wait: bool = False):
         """Blend in a style from text or from audio (float32 [n, 2]); weight 0 removes it."""
-        fields: dict[str, Any] = {"weight": float(weight)}
+        fields: dict[str, Any] = {"weight": weight}
         if text is not None:
             fields["text"] = text
         if audio is not None:
-            fields["audio"], fields["sr"] = np.asarray(audio, dtype="<f4").tobytes(), sr
+            if not isinstance(audio, (bytes, np.ndarray)):
+                try:                      # a list of [left, right] pairs
+                    audio = np.asarray(audio, dtype="<f4")
+                except (TypeError, ValueError):
+                    pass                  # sent as it is; the server answers what is wrong
+            fields["audio"], fields["sr"] = audio, sr
         if name:
             fields["name"] = name
         return self._send(wait, "prompt", **fields)
@@ -158,6 +197,25 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def wire_value(value: Any) -> Any:
+    """A game's value as msgpack can carry it: numpy scalars become Python numbers (bools stay
+    bools), a numpy array of audio becomes float32 little-endian bytes, lists and maps are
+    converted item by item; anything else goes as it is, and the server judges it."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return np.asarray(value, dtype="<f4").tobytes() if value.dtype.kind == "f" else value.tolist()
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [wire_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: wire_value(v) for k, v in value.items()}
+    return value
 
 
 def wait_for_server(address: str = DEFAULT_CONTROL, within: float = 60.0, process=None,
@@ -190,6 +248,7 @@ class AudioSubscriber:
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, 500)
         self._sock.connect(address)
+        self.address = address
         for topic, wanted in ((b"audio", audio), (b"tele", telemetry), (b"marker", markers)):
             if wanted:
                 self._sock.subscribe(topic)
@@ -232,10 +291,16 @@ class AudioSubscriber:
             self._dispatch(self._sock.recv_multipart())
         return self.markers.popleft() if self.markers else None
 
-    def blocks(self, timeout: float = 2.0) -> Iterator[np.ndarray]:
-        """Yield blocks until none arrives for `timeout` seconds."""
-        while (block := self.recv(timeout)) is not None:
-            yield block
+    def blocks(self, timeout: float | None = None) -> Iterator[np.ndarray]:
+        """Yield audio blocks as they arrive, across server restarts; waits as long as it takes,
+        or raises TimeoutError after `timeout` seconds without audio."""
+        while True:
+            block = self.recv(timeout if timeout is not None else 1.0)
+            if block is not None:
+                yield block
+            elif timeout is not None:
+                raise TimeoutError(f"no audio from {self.address} for {timeout:g} s: "
+                                   "is `scorewright serve` running?")
 
     def close(self) -> None:
         self._sock.close(0)
