@@ -1,4 +1,5 @@
-"""python -m sample_game [--autoplay SECONDS] [--connect ADDR] [--transport ring|zmq] [--record WAV]"""
+"""python -m sample_game [--autoplay SECONDS] [--connect ADDR] [--transport ring|zmq] [--record WAV]
+[--stats FILE] [--lookahead N] [--cushion FRAMES]"""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import os
 import sys
 import time
 
+import numpy as np
 import pygame
 
 from .bot import Bot
-from .music import MusicLink
-from .view import View
+from .music import CUSHION, LOOKAHEAD, MusicLink
+from .speaker import audio_driver
+from .view import WINDOW_W, View
 from .world import H, World
 
-W, FPS = 960, 60
+FPS = 60
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -26,7 +29,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--record", metavar="WAV", help="save what the player heard")
     ap.add_argument("--screenshots", metavar="DIR", help="save title.png and hud_combat.png here")
     ap.add_argument("--stats", metavar="FILE", help="write frame-rate and audio figures (JSON) on exit")
+    ap.add_argument("--lookahead", type=int, default=LOOKAHEAD,
+                    help="frames the server the game starts generates ahead (default %(default)s)")
+    ap.add_argument("--cushion", type=float, default=CUSHION,
+                    help="stream audio held before playing, in 40 ms frames (default %(default)s)")
     return ap.parse_args(argv)
+
+
+def latency_stats(latencies_ms) -> dict:
+    """Message -> first affected sample heard, measured on the sound card's clock (meaningful
+    with a real-time driver: SDL's dummy and disk drivers do not keep time)."""
+    if not latencies_ms:
+        return {"latency_count": 0}
+    p50, p95 = np.percentile(np.asarray(latencies_ms), [50, 95])
+    return {"latency_count": len(latencies_ms), "latency_ms_p50": round(float(p50), 1),
+            "latency_ms_p95": round(float(p95), 1), "latency_ms_max": round(max(latencies_ms), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     pygame.display.init()      # not pygame.init(): the mixer would take the audio device the
     pygame.font.init()         # music plays through (see speaker.py)
     pygame.display.set_caption("Scorewright sample game")
-    screen = pygame.display.set_mode((W, H))
+    screen = pygame.display.set_mode((WINDOW_W, H))
     view, clock = View(screen), pygame.time.Clock()
     view.title()
     pygame.display.flip()
-    link = MusicLink(args.connect, args.transport, args.record)
+    link = MusicLink(args.connect, args.transport, args.record, args.lookahead, args.cushion)
     gc.freeze()          # start-up objects leave the collector's view: no long GC pauses later
     link.start_audio()
     world, bot = World(), Bot() if args.autoplay else None
@@ -110,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                     view.paused()
                 if hud:
                     view.hud(link.status, link, clock.get_fps())
+                else:
+                    view.hint()
                 if args.screenshots and hud and not shots["combat"] and "combat" in link.status.get(
                         "weights", {}) and link.status["weights"]["combat"] > 0.5:
                     pygame.image.save(screen, os.path.join(args.screenshots, "hud_combat.png"))
@@ -132,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                  "server_lookahead_low": link.status.get("lookahead_low"),
                  "bot_phase": bot.phase if bot else None,
                  "marks": marks, "ring": link.status.get("ring"), "transport": link.transport,
-                 "started_server": link.server is not None}
+                 "started_server": link.server is not None, "audio_driver": audio_driver(),
+                 **latency_stats(link.latencies_ms)}
         link.close()
         stats["samples_played"] = link.speaker.samples_played      # final: the device is closed
         pygame.quit()

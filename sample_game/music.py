@@ -11,19 +11,24 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 
 import numpy as np
 
-from scorewright.audio import FRAME_SAMPLES, SAMPLE_RATE
+from scorewright.audio import FRAME_SAMPLES
 from scorewright.client import AudioSubscriber, Client, RingReader, wait_for_server
 from scorewright.transport import free_port
 
-from .speaker import CHUNK, Speaker
+from .speaker import Speaker
 
 MAP = Path(__file__).with_name("music.yaml")
 BLOCK = FRAME_SAMPLES
-TARGET_FILL = 3 * BLOCK      # stream audio kept waiting (the server runs lookahead 4)
+LOOKAHEAD = 2                # frames the server we start generates ahead of the one due
+# Stream audio kept waiting, in frames: it rises by a frame at each publish and falls between,
+# so the mean fill must cover half a frame, the device's chunk and the publishing jitter of a
+# busy machine (bench/bench_game_latency.py measures the trade: latency against gaps).
+CUSHION = 1.5
 
 
 class ArrivalClock:
@@ -62,6 +67,13 @@ class RingStream:
         self.arrivals.playing = True
         return self.reader.read(n)
 
+    def skip(self, keep: int) -> None:
+        self.reader.skip_to_latest(keep)
+
+    @property
+    def position(self) -> int:
+        return self.reader.stream_pos
+
     def close(self) -> None:
         self.reader.close()
 
@@ -73,17 +85,25 @@ class PubStream:
         self.sub = AudioSubscriber(address)
         self.arrivals = ArrivalClock()
         self._fifo = np.zeros((0, 2), dtype=np.float32)
+        self.position = 0            # stream position of the FIFO's first sample
 
     def available(self) -> int:
         while (block := self.sub.recv(0.0)) is not None:
+            end = self.sub.last_header.get("pos", 0) + len(block)
             self._fifo = np.concatenate([self._fifo, block])[-8 * BLOCK:]
+            self.position = end - len(self._fifo)
             self.arrivals.tick()
         return len(self._fifo)
 
     def read(self, n: int) -> np.ndarray:
         self.arrivals.playing = True
         out, self._fifo = self._fifo[:n], self._fifo[n:]
+        self.position += len(out)
         return out
+
+    def skip(self, keep: int) -> None:
+        self.position += max(len(self._fifo) - keep, 0)
+        self._fifo = self._fifo[-keep:] if keep else self._fifo[:0]
 
     def close(self) -> None:
         self.sub.close()
@@ -91,23 +111,24 @@ class PubStream:
 
 class MusicLink:
     def __init__(self, connect: str | None = None, transport: str = "ring",
-                 record: str | None = None) -> None:
+                 record: str | None = None, lookahead: int = LOOKAHEAD, cushion: float = CUSHION) -> None:
         self.server: subprocess.Popen | None = None
         if connect is None:
-            connect = self._start_server()
+            connect = self._start_server(lookahead)
         try:
             self.client = self._connect(connect)
             status = self.client.status
             self.transport = transport if status.get("ring") else "zmq"
             self.stream = (RingStream(status["ring"]) if self.transport == "ring"
                            else PubStream(status["audio"]))
-            self.speaker = Speaker(self.stream, TARGET_FILL, record)
+            self.speaker = Speaker(self.stream, int(cushion * BLOCK), record)
         except BaseException:
             self._stop_server()          # never leave a server we started behind
             raise
         self.status: dict = dict(status)
-        self.sent: dict[int, float] = {}
-        self.latency_ms: float | None = None
+        self.sent: dict[int, float] = {}            # message id -> time.monotonic() when sent
+        self.awaiting: deque[tuple[int, float]] = deque(maxlen=256)   # (stream pos, sent) not yet heard
+        self.latencies_ms: deque[float] = deque(maxlen=2000)          # message -> first affected sample heard
         self._last: dict[str, object] = {}
         self._notes_off_at: float | None = None
         self._status_due = 0.0
@@ -117,12 +138,12 @@ class MusicLink:
         return self.speaker.frames_played
 
     # -- server -------------------------------------------------------------------------
-    def _start_server(self) -> str:
+    def _start_server(self, lookahead: int) -> str:
         control, audio = free_port(), free_port()
         self.server = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve", str(MAP),
              "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0",
-             "--lookahead", "4",
+             "--lookahead", str(lookahead),
              "--ring", f"game-{uuid.uuid4().hex[:8]}"], stdin=subprocess.DEVNULL)
         return f"tcp://127.0.0.1:{control}"
 
@@ -138,7 +159,7 @@ class MusicLink:
             return
         self._last[key] = current
         msg_id = self.client.send(kind, **fields)
-        self.sent[msg_id] = time.time()
+        self.sent[msg_id] = time.monotonic()
 
     def update_state(self, area: str, boss: bool, danger: float) -> None:
         self._send("state", "area", area, group="area", value=area)
@@ -146,7 +167,7 @@ class MusicLink:
         self._send("set", "danger", round(danger, 2), param="danger", value=round(danger, 2))
 
     def event(self, name: str) -> None:
-        self.sent[self.client.send("event", name=name)] = time.time()
+        self.sent[self.client.send("event", name=name)] = time.monotonic()
 
     def gem_motif(self) -> None:
         """A pickup plays a motif through `notes`."""
@@ -164,14 +185,30 @@ class MusicLink:
         for reply in self.client.poll_replies():
             if reply.get("type") == "status":
                 self.status = reply
-            elif reply.get("type") == "ok" and reply.get("id") in self.sent and "due" in reply:
-                # `due` assumes the stream plays on time; add the device buffer and how far our
-                # cushion in the stream is from the one the server's lookahead allows for
-                extra_s = (CHUNK + self.speaker.fill - TARGET_FILL) / SAMPLE_RATE
-                self.latency_ms = (reply["due"] - self.sent.pop(reply["id"]) + extra_s) * 1000
+            elif reply.get("type") == "ok" and reply.get("id") in self.sent and "pos" in reply:
+                self.awaiting.append((reply["pos"], self.sent.pop(reply["id"])))
+            if len(self.sent) > 256:                 # replies that never came (a restarted server)
+                self.sent.pop(next(iter(self.sent)))
+        self._hear()
         if time.monotonic() > self._status_due:
             self._status_due = time.monotonic() + 0.25
             self.client.send("status")
+
+    def _hear(self) -> None:
+        """Latency measured on the sound card's own clock: a message's first affected sample
+        (the reply's `pos`) is heard when the chunk holding it leaves the device buffer."""
+        if not self.awaiting:
+            return
+        played = list(self.speaker.played)          # a copy: the audio thread appends to it
+        while self.awaiting and played and self.awaiting[0][0] < played[-1].pos + played[-1].taken:
+            pos, sent = self.awaiting.popleft()
+            chunk = next((c for c in played if c.pos <= pos < c.pos + c.taken), None)
+            if chunk is not None:                   # else it played during a gap or a skip
+                self.latencies_ms.append((chunk.heard_at(pos) - sent) * 1000)
+
+    @property
+    def latency_ms(self) -> float | None:
+        return self.latencies_ms[-1] if self.latencies_ms else None
 
     # -- audio out -------------------------------------------------------------------------
     def start_audio(self) -> None:

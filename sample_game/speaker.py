@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 import wave
+from collections import deque
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -36,6 +38,30 @@ class Stream(Protocol):
 
     def available(self) -> int: ...
     def read(self, n: int) -> np.ndarray: ...
+    def skip(self, keep: int) -> None:
+        """Drop all but the newest `keep` samples (start playing from the present)."""
+        ...
+
+    @property
+    def position(self) -> int:
+        """Stream position (sample pairs since the server started) of the next sample read."""
+        ...
+
+
+@dataclass(frozen=True)
+class Played:
+    """One device chunk: stream samples [pos, pos + taken) handed to the sound card at `t`
+    (time.monotonic()), stretched or squeezed to `n` device samples."""
+
+    pos: int
+    taken: int
+    n: int
+    t: float
+
+    def heard_at(self, pos: int) -> float:
+        """When stream sample `pos` (inside this chunk) leaves the speakers: after the chunk's
+        earlier samples and the device buffer (one chunk) ahead of it."""
+        return self.t + ((pos - self.pos) * self.n / self.taken + CHUNK) / SAMPLE_RATE
 
 
 class Speaker:
@@ -56,6 +82,7 @@ class Speaker:
         self.gap_log: list[tuple[float, float]] = []     # (seconds heard, gap in ms)
         self.fill = float(target)
         self.max_callback_gap_ms = 0.0       # > 2 chunks apart would be a glitch on a real card
+        self.played: deque[Played] = deque(maxlen=400)   # the last 4 s of chunks, for latency
         self._last_callback: float | None = None
         self._primed = False
         self._dry_since: float | None = None
@@ -129,6 +156,9 @@ class Speaker:
         if not self._primed:
             if available < self.target:
                 return None
+            if available > self.target + n:      # audio piled up while nothing played: the
+                self.stream.skip(self.target)     # music starts at the present, not behind it
+                available = self.stream.available()
             self._primed, self.fill = True, float(available)
             if self._dry_since is not None:
                 gap_ms = (time.monotonic() - self._dry_since) * 1000
@@ -142,11 +172,13 @@ class Speaker:
         if available < take:                  # ran dry: silence until the target fill again
             self._primed, self._dry_since = False, time.monotonic()
             return None
+        pos = self.stream.position
         src = self.stream.read(take)
+        self.played.append(Played(pos, take, n, time.monotonic()))
         if take == n:
             return src
-        pos = np.linspace(0, take - 1, n)
-        return np.stack([np.interp(pos, np.arange(take), src[:, c]) for c in range(2)], axis=1)
+        at = np.linspace(0, take - 1, n)
+        return np.stack([np.interp(at, np.arange(take), src[:, c]) for c in range(2)], axis=1)
 
 @functools.cache
 def _sdl_library() -> ctypes.CDLL | None:
@@ -164,6 +196,16 @@ def _sdl_library() -> ctypes.CDLL | None:
         except OSError:
             continue
     return None
+
+
+def audio_driver() -> str:
+    """The SDL audio driver in use (dummy and disk do not keep real time)."""
+    library = _sdl_library()
+    if library is None:
+        return os.environ.get("SDL_AUDIODRIVER", "unknown")
+    library.SDL_GetCurrentAudioDriver.restype = ctypes.c_char_p
+    name = library.SDL_GetCurrentAudioDriver()
+    return name.decode() if name else "none"
 
 
 def _default_output_name() -> str | None:

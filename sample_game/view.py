@@ -12,7 +12,10 @@ BG = {"meadow": (46, 94, 62), "cave": (34, 32, 48), "castle": (70, 62, 74)}
 INK, DIM, ACCENT, DANGER = (236, 232, 220), (150, 146, 140), (242, 190, 70), (226, 84, 72)
 STYLE_COLOURS = [(111, 176, 214), (242, 190, 70), (226, 84, 72), (160, 120, 220), (120, 200, 140),
                  (230, 140, 190)]
-W = 960
+PLAY_W = 960                  # the play area, left
+PANEL_W = 300                 # the music panel beside it (never over the play area)
+WINDOW_W = PLAY_W + PANEL_W
+PANEL_BG = (16, 17, 26)
 
 
 class View:
@@ -28,7 +31,7 @@ class View:
         self.screen.blit(surf, rect)
 
     def world(self, w: World) -> None:
-        cam = min(max(w.player.x - W / 2, 0), AREA_W * len(AREAS) - W)
+        cam = min(max(w.player.x - PLAY_W / 2, 0), AREA_W * len(AREAS) - PLAY_W)
         for i, name in enumerate(AREAS):
             pygame.draw.rect(self.screen, BG[name], (i * AREA_W - cam, 0, AREA_W, H))
             self.text(name.upper(), (i * AREA_W - cam + 20, H - 34), self.small, DIM)
@@ -52,34 +55,44 @@ class View:
             colour = DANGER if i < p.hp else (80, 70, 70)
             pygame.draw.rect(self.screen, colour, (20 + i * 22, 18, 16, 16))
         if not p.alive:
-            self.text("you died", (W / 2, H / 2), self.big, DANGER, centre=True)
+            self.text("you died", (PLAY_W / 2, H / 2), self.big, DANGER, centre=True)
         if w.won:
-            self.text("victory!", (W / 2, H / 2), self.big, ACCENT, centre=True)
+            self.text("victory!", (PLAY_W / 2, H / 2), self.big, ACCENT, centre=True)
 
     def title(self) -> None:
         self.screen.fill((24, 26, 38))
-        self.text("SCOREWRIGHT", (W / 2, 170), self.big, ACCENT, centre=True)
-        self.text("the sample game: the music follows you", (W / 2, 220), self.font, INK, centre=True)
+        self.text("SCOREWRIGHT", (WINDOW_W / 2, 170), self.big, ACCENT, centre=True)
+        self.text("the sample game: the music follows you", (WINDOW_W / 2, 220), self.font, INK, centre=True)
         for i, line in enumerate(["move: WASD / arrows", "attack: space", "music HUD: F1",
                                   "pause: Esc", "press Enter to start"]):
-            self.text(line, (W / 2, 300 + 30 * i), self.font, DIM if i < 4 else INK, centre=True)
+            self.text(line, (WINDOW_W / 2, 300 + 30 * i), self.font, DIM if i < 4 else INK, centre=True)
 
     def paused(self) -> None:
-        shade = pygame.Surface((W, H), pygame.SRCALPHA)
+        shade = pygame.Surface((PLAY_W, H), pygame.SRCALPHA)
         shade.fill((0, 0, 0, 150))
         self.screen.blit(shade, (0, 0))
-        self.text("paused: Esc to resume, Q to quit", (W / 2, H / 2), self.font, INK, centre=True)
+        self.text("paused: Esc to resume, Q to quit", (PLAY_W / 2, H / 2), self.font, INK, centre=True)
+
+    def _panel(self) -> tuple[int, int]:
+        """The panel beside the play area, cleared; returns where its text starts."""
+        pygame.draw.rect(self.screen, PANEL_BG, (PLAY_W, 0, PANEL_W, H))
+        pygame.draw.line(self.screen, (60, 60, 76), (PLAY_W, 0), (PLAY_W, H))
+        return PLAY_W + 16, 18
+
+    def hint(self) -> None:
+        """The panel with the HUD off: the controls."""
+        x, y = self._panel()
+        self.text("music HUD: F1", (x, y), self.font, ACCENT)
+        for i, line in enumerate(["move: WASD / arrows", "attack: space", "pause: Esc"]):
+            self.text(line, (x, y + 30 + 20 * i), self.small, DIM)
 
     def hud(self, status: dict, link, fps: float) -> None:
-        panel = pygame.Surface((330, 320), pygame.SRCALPHA)
-        panel.fill((10, 10, 16, 200))
-        self.screen.blit(panel, (W - 340, 10))
-        x, y = W - 330, 18
+        x, y = self._panel()
         self.text("music", (x, y), self.font, ACCENT)
         y += 26
         weights = sorted(status.get("weights", {}).items(), key=lambda kv: -kv[1])[:5]
         for i, (name, wgt) in enumerate(weights):
-            pygame.draw.rect(self.screen, STYLE_COLOURS[i % 6], (x + 110, y + 3, 190 * wgt, 12))
+            pygame.draw.rect(self.screen, STYLE_COLOURS[i % 6], (x + 100, y + 3, 170 * wgt, 12))
             self.text(f"{name[:14]}", (x, y), self.small)
             y += 18
         y += 6

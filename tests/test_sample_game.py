@@ -126,8 +126,10 @@ def test_no_sound_card_plays_silently_instead_of_crashing():
 import time, numpy as np
 from sample_game.speaker import Speaker
 class Stream:
+    position = 0
     def available(self): return 10**6
     def read(self, n): return np.zeros((n, 2), np.float32)
+    def skip(self, keep): pass
 speaker = Speaker(Stream(), 1920)
 speaker.start(); time.sleep(0.5); speaker.close()
 print(speaker.samples_played)

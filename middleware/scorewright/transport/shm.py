@@ -6,7 +6,12 @@ Layout (little-endian), documented byte by byte in docs/protocol.md:
     8  u32 version               32 u64 read_pos
     12 u32 sample_rate           40 u64 heartbeat_ns (writer's wall clock, Unix ns)
     16 u32 channels              48 u32 flags (bit 0: writer open, bit 1: writer closed)
-    20 u32 capacity_frames       52 u32 writer_pid; 56..63 padding; 64.. float32 data
+    20 u32 capacity_frames       52 u32 writer_pid
+                                 56 u64 dropped (pairs the writer dropped: the ring was full)
+                                 64.. float32 data
+
+A ring position p (of audio written after the last drop) is stream position p + dropped: the
+position `pos` that replies and markers give. A reader that keeps the ring drained sees no drops.
 
 Positions are written with single aligned 8-byte stores, the data before the position that
 publishes it, so a reader never sees a torn frame (x86-64/ARM64 ordering of aligned stores on
@@ -31,7 +36,7 @@ VERSION = 1
 HEADER_BYTES = 64
 FLAG_OPEN, FLAG_CLOSED = 1, 2
 # u64 slots in the header
-_WRITE, _READ, _HEARTBEAT = 3, 4, 5
+_WRITE, _READ, _HEARTBEAT, _DROPPED = 3, 4, 5, 7
 _FLAGS_U32 = 12
 _PID_U32 = 13
 
@@ -124,8 +129,12 @@ class RingWriter:
         m.data = np.frombuffer(m.mm, dtype="<f4", offset=HEADER_BYTES).reshape(capacity_frames, channels)
         m.u32[_PID_U32] = os.getpid()
         m.u32[_FLAGS_U32] = FLAG_OPEN
-        self.dropped = 0
         self.heartbeat()
+
+    @property
+    def dropped(self) -> int:
+        """Sample pairs dropped because the reader had not made room (or there was none)."""
+        return int(self._m.u64[_DROPPED])
 
     @property
     def write_pos(self) -> int:
@@ -148,8 +157,9 @@ class RingWriter:
         first = min(n, self.capacity - start)
         m.data[start:start + first] = pcm[:first]
         m.data[:n - first] = pcm[first:n]
+        if n < len(pcm):
+            m.u64[_DROPPED] += len(pcm) - n
         m.u64[_WRITE] = w + n
-        self.dropped += len(pcm) - n
         self.heartbeat()
         return n
 
@@ -224,6 +234,16 @@ class RingReader:
         return int(self._m.u64[_WRITE])
 
     @property
+    def read_pos(self) -> int:
+        """Ring position of the next sample read."""
+        return int(self._m.u64[_READ])
+
+    @property
+    def stream_pos(self) -> int:
+        """Stream position (what replies' and markers' `pos` count) of the next sample read."""
+        return int(self._m.u64[_READ]) + int(self._m.u64[_DROPPED])
+
+    @property
     def writer_closed(self) -> bool:
         return bool(int(self._m.u32[_FLAGS_U32]) & FLAG_CLOSED)
 
@@ -254,21 +274,23 @@ class RingReader:
             out = np.concatenate([out, np.zeros((n - k, self.channels), dtype=np.float32)])
         return out
 
-    def blocks(self, block: int = 1920, timeout: float = 2.0, poll: float = 0.005):
-        """Yield [block, 2] arrays as the writer produces them; reattaches to a restarted
-        server's ring; stops after `timeout` seconds without audio or when the writer closes."""
+    def blocks(self, block: int = 1920, timeout: float | None = None, poll: float = 0.005):
+        """Yield [block, 2] arrays as the writer produces them, across server restarts (the ring
+        of a restarted server is picked up on its own). Waits for audio as long as it takes, or
+        raises TimeoutError after `timeout` seconds without any."""
         waited = 0.0
         while True:
             if self.available >= block:
                 waited = 0.0
                 yield self.read(block)
-            elif self.writer_closed and not self.replaced() or waited >= timeout:
-                return
-            else:
-                if self.heartbeat_age > 0.5 or self.writer_closed:
-                    self.reattach()
-                time.sleep(poll)
-                waited += poll
+                continue
+            if timeout is not None and waited >= timeout:
+                raise TimeoutError(f"no audio in the ring {self.path} for {timeout:g} s: "
+                                   "is `scorewright serve` running?")
+            if self.heartbeat_age > 0.5 or self.writer_closed:
+                self.reattach()
+            time.sleep(poll)
+            waited += poll
 
     def close(self) -> None:
         self._m.close()
