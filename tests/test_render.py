@@ -63,5 +63,6 @@ def test_demo_command_writes_and_describes(tmp_path):
     assert r.returncode == 0, r.stderr
     for text in ("calm exploration", "rising danger", "combat", "bpm", "drums on"):
         assert text in r.stderr
+    assert "unavailable" not in r.stderr and "backend synth" in r.stderr    # no fallback notice
     pcm, sr = read_audio(out)
     assert sr == 48000 and len(pcm) == 24 * 48000 and np.abs(pcm).max() > 0.05

@@ -35,6 +35,14 @@ def test_bot_plays_everything_at_full_frame_rate(autoplay):
     assert stats["started_server"] and stats["underruns"] == 0
 
 
+def test_latency_is_measured_for_the_games_messages(autoplay):
+    """Message -> first affected sample handed to the sound card (the figures themselves come
+    from bench/bench_game_latency.py on a real-time clock; SDL's dummy driver keeps no time)."""
+    _, stats = autoplay
+    assert stats["latency_count"] >= 100, stats
+    assert 0 < stats["latency_ms_p50"] <= stats["latency_ms_p95"] <= stats["latency_ms_max"]
+
+
 def test_audio_is_continuous(autoplay):
     _, stats = autoplay
     assert stats["frames_played"] >= 27 * 25           # ~29 s of play after the title
