@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scorewright.backends.base import Backend
 from scorewright.statemap.director import Director
 from scorewright.statemap.load import load
 
@@ -47,25 +48,40 @@ def main() -> None:
     rng = np.random.default_rng(0)
     presets = rng.normal(size=(PRESETS, DIM))
     presets /= np.linalg.norm(presets, axis=1, keepdims=True)
-    vectors: dict[str, np.ndarray] = {}
-
-    def embed(text: str) -> np.ndarray:
-        if text not in vectors:
-            v = rng.normal(size=DIM)
-            vectors[text] = (v / np.linalg.norm(v)).astype(np.float32)
-        return vectors[text]
-
     log_tempi = np.log(np.linspace(60, 160, PRESETS))
 
-    def tempo(style: np.ndarray) -> float:
-        w = np.exp((presets @ style) / 0.04)
-        return float(np.exp((w / w.sum()) @ log_tempi))
+    class StyleOnly(Backend):
+        """Random 384-d style vectors and the synth's tempo softmax; no audio."""
+
+        name, style_dim = "bench", DIM
+
+        def __init__(self) -> None:
+            self.vectors: dict[str, np.ndarray] = {}
+
+        def embed_text(self, text: str) -> np.ndarray:
+            if text not in self.vectors:
+                v = rng.normal(size=DIM)
+                self.vectors[text] = (v / np.linalg.norm(v)).astype(np.float32)
+            return self.vectors[text]
+
+        def embed_audio(self, pcm: np.ndarray, sr: int) -> np.ndarray:
+            return self.embed_text("audio")
+
+        def preferred_tempo(self, style: np.ndarray) -> float:
+            w = np.exp((presets @ style) / 0.04)
+            return float(np.exp((w / w.sum()) @ log_tempi))
+
+        def reset(self, seed: int | None = None) -> None:
+            pass
+
+        def generate(self, cond, n_frames: int = 1) -> np.ndarray:
+            return np.zeros((1920 * n_frames, 2), np.float32)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.yaml"
         path.write_text(make_map(args.rules))
         smap = load(path)
-    director = Director(smap, embed, preferred_tempo=tempo)
+    director = Director(smap, StyleOnly())
     costs = []
     for k in range(args.frames):
         if k % 10 == 0:

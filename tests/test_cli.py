@@ -48,9 +48,11 @@ def test_every_option_has_help_and_defaults_show():
 
 def test_errors_keep_their_brackets(monkeypatch, capsys):
     """rich markup would eat "[mrt2]" out of the install hint."""
+    import scorewright.backends.mrt2 as mrt2
+
     def not_installed(seed):
         raise base.BackendNotInstalled("the mrt2 backend needs PyTorch: pip install 'scorewright[mrt2]'")
-    monkeypatch.setattr(base, "_create_mrt2", not_installed)
+    monkeypatch.setattr(mrt2, "create", not_installed)
     assert main(["render", "demo", "--backend", "mrt2", "--seconds", "1", "--out", os.devnull]) == 2
     assert "pip install 'scorewright[mrt2]'" in capsys.readouterr().err
 

@@ -1,4 +1,3 @@
-import hashlib
 
 import numpy as np
 import pytest
@@ -6,6 +5,8 @@ import pytest
 from scorewright.conditioning import NOTE_FREE, NOTE_HELD, NOTE_OFF, NOTE_ONSET
 from scorewright.statemap.director import Director, InputError
 from scorewright.statemap.load import load
+
+from .fakes import ToneBackend
 
 MAP = """version: 1
 tempo: 120          # 2 beats/s = 0.08 beats per frame: a 4-beat bar is exactly 50 frames
@@ -38,15 +39,9 @@ stingers:
 """
 
 
-def fake_embed(text: str) -> np.ndarray:
-    rng = np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:8], 16))
-    v = rng.normal(size=16)
-    return (v / np.linalg.norm(v)).astype(np.float32)
-
-
 @pytest.fixture
 def director(write_map):
-    return Director(load(write_map(MAP)), fake_embed)
+    return Director(load(write_map(MAP)), ToneBackend())
 
 
 def run(d: Director, n: int):
@@ -123,7 +118,7 @@ def test_same_inputs_same_conditioning(write_map):
     smap = load(write_map(MAP))
 
     def sequence():
-        d = Director(smap, fake_embed)
+        d = Director(smap, ToneBackend())
         out = []
         for k in range(150):
             if k == 20:
@@ -172,7 +167,7 @@ stingers:
 
 @pytest.fixture
 def director2(write_map):
-    return Director(load(write_map(MAP2)), fake_embed)
+    return Director(load(write_map(MAP2)), ToneBackend())
 
 
 def test_hysteresis_and_hold_stop_flapping(director2):
@@ -254,7 +249,24 @@ def test_motif_follows_the_key(write_map):
         "    transition: {at: immediate, fade_ms: 0}\n  - name: stealth\n")
     smap = load(write_map(text))
     for key, expected in (((2, "major"), 62), ((9, "minor"), 57), (None, 60)):
-        d = Director(smap, fake_embed, key=(lambda k=key: k))
+        d = Director(smap, ToneBackend(key=key))
         d.set_param("danger", 0.5)
         c = d.step()
         assert int(np.flatnonzero(c.notes == NOTE_ONSET)[0]) == expected
+
+
+def test_backend_registry_is_what_maps_and_the_cli_offer():
+    """One registry of backend names: the schema's enums and --backend choices follow it."""
+    import json
+
+    from scorewright.backends.base import REGISTRY
+    from scorewright.cli import build_parser
+
+    from .conftest import MAPS
+    spec = json.loads((MAPS / "schema.json").read_text())["properties"]["backend"]["anyOf"]
+    assert spec[0]["enum"] == list(REGISTRY)
+    assert all(spec[1]["properties"][k]["enum"] == list(REGISTRY) for k in ("prefer", "fallback"))
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in ("serve", "render", "demo"):
+        backend = next(a for a in commands[name]._actions if a.dest == "backend")
+        assert list(backend.choices) == list(REGISTRY)

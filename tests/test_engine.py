@@ -3,47 +3,18 @@ import time
 import numpy as np
 
 from scorewright.audio import FRAME_SAMPLES
-from scorewright.conditioning import Conditioning
 from scorewright.engine import Engine, PacedStream, fade_out
 from scorewright.protocol import check
 from scorewright.statemap.director import Director
 from scorewright.statemap.load import load
 
-from .test_director import MAP, fake_embed
-
-
-class ToneBackend:
-    """A test backend: a steady tone; can be made slow or faulty on chosen frames."""
-
-    name, sample_rate, channels, frame_samples = "tone", 48000, 2, FRAME_SAMPLES
-
-    def __init__(self, slow_frames=(), slow_s=0.0, fail_frames=()):
-        self.n, self.slow_s = 0, slow_s
-        self.slow_frames, self.fail_frames = set(slow_frames), set(fail_frames)
-
-    def embed_text(self, text):
-        return fake_embed(text)
-
-    def embed_audio(self, pcm, sr):
-        return fake_embed("audio")
-
-    def reset(self, seed=None):
-        self.n = 0
-
-    def generate(self, cond: Conditioning, n_frames: int = 1) -> np.ndarray:
-        k, self.n = self.n, self.n + 1
-        if k in self.fail_frames:
-            raise RuntimeError("boom")
-        if k in self.slow_frames:
-            time.sleep(self.slow_s)
-        t = (np.arange(FRAME_SAMPLES) + k * FRAME_SAMPLES) / 48000
-        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        return np.stack([tone, tone], axis=1)
+from .fakes import ToneBackend
+from .test_director import MAP
 
 
 def make_engine(write_map, **kw):
     smap = load(write_map(MAP))
-    return Engine(ToneBackend(**kw), Director(smap, fake_embed))
+    return Engine(ToneBackend(**kw), Director(smap, ToneBackend()))
 
 
 def run_stream(engine, seconds, lookahead=3):
@@ -115,7 +86,7 @@ def test_replaced_director_takes_over_at_the_bar(write_map):
     engine.handle(check({"type": "state", "group": "area", "value": "cave"}))
     new = Director(load(write_map(MAP.replace('calm: {prompt: "calm", weight: 1}',
                                               'calm: {prompt: "calm", weight: 1}\n  extra: {prompt: "x"}'),
-                                  "edited.yaml")), fake_embed)
+                                  "edited.yaml")), engine.backend)
     engine.replace_director(new)
     switched = None
     for k in range(10, 60):

@@ -57,7 +57,7 @@ def test_every_preset_renders_music(synth, preset):
 def test_held_note_is_heard_at_its_pitch(synth):
     style = synth.embed_text("sad solo cello, melancholy")     # no drums, sparse
     synth.reset(3)
-    root = synth.key[0]
+    root = synth.key()[0]
     pitch = 72 + root                                          # the tonic: in key whatever the key
     notes = free_notes()
     notes[pitch] = NOTE_HELD

@@ -120,12 +120,12 @@ class Engine:
 
     def _prompt(self, f: dict) -> None:
         if "text" in f:
-            emb = self.director.embed_prompt_text(f["text"])
-            name = f.get("name") or f"prompt:{f['text'][:40]}"
+            emb = self.backend.embed_text(f["text"])
+            name = f.get("name") or f["text"][:40]
         else:
             pcm = np.frombuffer(f["audio"], dtype="<f4").reshape(-1, 2)
             emb = self.backend.embed_audio(pcm, f.get("sr", SAMPLE_RATE))
-            name = f.get("name") or "prompt:audio"
+            name = f.get("name") or "audio"
         self.director.prompt(name, emb, float(f.get("weight", 1.0)))
 
     def _transport(self, cmd: str) -> None:

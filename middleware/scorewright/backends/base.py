@@ -1,31 +1,82 @@
-"""The Backend protocol every generator implements, and how one is chosen."""
+"""The Backend contract every generator implements, the registry of backends, and how one is
+chosen.
+
+Everything the director or the engine may ask of a backend is a method or attribute here, with
+a default where one makes sense; nothing is discovered with getattr. Adding a backend is one new
+package with a `create(seed) -> Backend` function and one line in REGISTRY.
+"""
 
 from __future__ import annotations
 
+import abc
+import importlib
 import logging
-import os
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import ClassVar
 
 import numpy as np
 
-from ..conditioning import Conditioning
+from ..audio import CHANNELS, FRAME_SAMPLES, SAMPLE_RATE
+from ..conditioning import Conditioning, unit
 
 log = logging.getLogger(__name__)
 
+# backend name -> the package whose `create(seed)` builds it (imported only when chosen)
+REGISTRY: dict[str, str] = {
+    "synth": "scorewright.backends.synth",
+    "mrt2": "scorewright.backends.mrt2",
+}
+BACKENDS = tuple(REGISTRY)
 
-@runtime_checkable
-class Backend(Protocol):
+
+class Backend(abc.ABC):
     """A streaming music generator: one 40 ms frame (1920 x 2 float32) per call and frame."""
 
-    name: str
-    sample_rate: int
-    channels: int
-    frame_samples: int
+    name: ClassVar[str]
+    sample_rate: ClassVar[int] = SAMPLE_RATE
+    channels: ClassVar[int] = CHANNELS
+    frame_samples: ClassVar[int] = FRAME_SAMPLES
+    style_dim: int
+    # sampling and guidance the director uses where a map's `generation:` says nothing
+    generation_defaults: ClassVar[Mapping[str, float]] = {}
 
-    def embed_text(self, text: str) -> np.ndarray: ...
-    def embed_audio(self, pcm: np.ndarray, sr: int) -> np.ndarray: ...
-    def reset(self, seed: int | None = None) -> None: ...
-    def generate(self, cond: Conditioning, n_frames: int = 1) -> np.ndarray: ...
+    # -- style space --
+    @abc.abstractmethod
+    def embed_text(self, text: str) -> np.ndarray:
+        """A text prompt -> a style embedding [style_dim] (may take a while: never on the
+        frame clock)."""
+
+    @abc.abstractmethod
+    def embed_audio(self, pcm: np.ndarray, sr: int) -> np.ndarray:
+        """An audio clip (float32 [n, channels], finite) -> a style embedding [style_dim]."""
+
+    def style_vector(self, embedding: np.ndarray) -> np.ndarray:
+        """How one style enters blends (default: as a unit vector)."""
+        return unit(np.asarray(embedding, np.float32))
+
+    def blend(self, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Styles [n, D] (style_vector of each) by weights [n] (>= 0, not all 0) -> the style a
+        frame is generated with (default: the weighted mean, renormalised to unit length)."""
+        return unit(weights.astype(np.float32) @ vectors)
+
+    # -- musical hints the director follows --
+    def key(self) -> tuple[int, str] | None:
+        """The key the music is in now (root pitch class, 'major'|'minor'), for motifs that
+        follow it; None when the backend does not know."""
+        return None
+
+    def preferred_tempo(self, style: np.ndarray) -> float | None:
+        """The tempo (bpm) a style asks for, for maps with `tempo: auto`; None: no opinion."""
+        return None
+
+    # -- streaming --
+    @abc.abstractmethod
+    def reset(self, seed: int | None = None) -> None:
+        """Start a new stream (the same seed gives the same music)."""
+
+    @abc.abstractmethod
+    def generate(self, cond: Conditioning, n_frames: int = 1) -> np.ndarray:
+        """The next n_frames of audio: float32 [n_frames * frame_samples, channels]."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -36,35 +87,11 @@ class BackendNotInstalled(BackendUnavailable):
     """The backend's optional dependencies are not installed (an expected state, not a fault)."""
 
 
-BACKENDS = ("synth", "mrt2")
-
-
 def create_backend(name: str, seed: int = 0) -> Backend:
-    """Instantiate a backend by name."""
-    if name == "synth":
-        from .synth.backend import SynthBackend
-        return SynthBackend(seed=seed)
-    if name == "mrt2":
-        return _create_mrt2(seed)
-    raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(BACKENDS)}")
-
-
-def _create_mrt2(seed: int) -> Backend:
-    """MRT2 of size $SCOREWRIGHT_MRT2_SIZE (small|base, default small) from the models folder."""
-    try:
-        import torch  # noqa: F401
-    except ImportError as e:
-        raise BackendNotInstalled("the mrt2 backend needs PyTorch: pip install 'scorewright[mrt2]'") from e
-    from .mrt2 import models
-    from .mrt2.backend import MRT2Backend
-    from .mrt2.weights import CheckpointError
-    size = os.environ.get("SCOREWRIGHT_MRT2_SIZE", "small")
-    if size not in models.SIZES:
-        raise BackendUnavailable(f"SCOREWRIGHT_MRT2_SIZE={size!r}; expected one of {', '.join(models.SIZES)}")
-    try:
-        return MRT2Backend(size=size, seed=seed, compile=os.environ.get("SCOREWRIGHT_MRT2_COMPILE") == "1")
-    except (models.ModelsMissing, CheckpointError) as e:
-        raise BackendUnavailable(str(e)) from e
+    """Instantiate a backend by its registry name."""
+    if name not in REGISTRY:
+        raise BackendUnavailable(f"unknown backend '{name}'; available: {', '.join(REGISTRY)}")
+    return importlib.import_module(REGISTRY[name]).create(seed)
 
 
 def choose_backend(prefer: str, fallback: str | None, seed: int = 0) -> Backend:

@@ -11,8 +11,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ...audio import FRAME_SAMPLES, SAMPLE_RATE
 from ...conditioning import Conditioning, unit
+from ..base import Backend
 from . import models, tokens
 from .musiccoca import MusicCoCa
 from .sampler import Sampler, SamplingParams
@@ -30,11 +30,11 @@ class StyleModel(Protocol):
     def tokenize(self, embedding: np.ndarray) -> np.ndarray: ...
 
 
-class MRT2Backend:
+class MRT2Backend(Backend):
+    """Magenta RealTime 2: the depthformer samples 12 codec tokens per frame under the
+    conditioning, SpectroStream decodes them to 48 kHz stereo."""
+
     name = "mrt2"
-    sample_rate = SAMPLE_RATE
-    channels = 2
-    frame_samples = FRAME_SAMPLES
     style_dim = 768
     # what the official real-time runner plays with (maps' `generation:` settings override these)
     generation_defaults = {"temperature": 1.3, "top_k": 40,

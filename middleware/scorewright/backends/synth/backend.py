@@ -11,7 +11,7 @@ import numpy as np
 from ...analysis import onset_rate, spectral_centroid, tempo_estimate
 from ...audio import FRAME_SAMPLES, SAMPLE_RATE
 from ...conditioning import NOTE_HELD, NOTE_ONSET, Conditioning, unit
-from ..base import BackendUnavailable
+from ..base import Backend, BackendUnavailable
 from . import requirements
 from .arranger import (
     DRUM_CHANNEL,
@@ -29,13 +29,11 @@ PRESET_TEMPERATURE = 0.04   # softmax temperature over cosine similarities to pr
 GAME_LEAD_LEVEL = 0.85
 
 
-class SynthBackend:
-    """Procedural adaptive music; see DESIGN.md 'Backend protocol'."""
+class SynthBackend(Backend):
+    """Procedural adaptive music: prompts become a mix of style presets, an arranger plays
+    them on the beat clock, a General MIDI SoundFont renders the notes."""
 
     name = "synth"
-    sample_rate = SAMPLE_RATE
-    channels = 2
-    frame_samples = FRAME_SAMPLES
 
     def __init__(self, embedder: TextEmbedder | None = None, renderer: SoundFontRenderer | None = None,
                  seed: int = 0) -> None:
@@ -76,7 +74,6 @@ class SynthBackend:
         w = self.preset_weights(style)
         return float(np.exp(w @ np.log([p.tempo for p in PRESETS])))
 
-    @property
     def key(self) -> tuple[int, str]:
         return self.arranger.key
 
