@@ -52,9 +52,9 @@ class ServeProcess:
     def audio_addr(self) -> str:
         return f"tcp://127.0.0.1:{self.audio}"
 
-    def wait_ready(self, timeout: float = 30.0):
+    def wait_ready(self, timeout: float = 30.0, **connect_args):
         try:
-            return wait_for_server(self.control_addr, within=timeout, process=self.proc)
+            return wait_for_server(self.control_addr, within=timeout, process=self.proc, **connect_args)
         except ConnectionError:
             if self.proc.poll() is not None:
                 raise RuntimeError("serve exited early:\n" + self.proc.stdout.read()) from None

@@ -22,13 +22,13 @@ def fake_embed(text: str) -> np.ndarray:
 
 
 class ToneBackend(Backend):
-    """A steady tone; can be made slow or faulty on chosen frames, given a key and a tempo."""
+    """A steady tone; can be made slow or faulty on chosen calls, given a key and a tempo."""
 
     name = "tone"
     style_dim = DIM
 
     def __init__(self, slow_frames=(), slow_s=0.0, fail_frames=(), key=None, tempo=None):
-        self.n, self.slow_s = 0, slow_s
+        self.n, self.calls, self.slow_s = 0, 0, slow_s
         self.slow_frames, self.fail_frames = set(slow_frames), set(fail_frames)
         self._key, self._tempo = key, tempo
 
@@ -49,9 +49,10 @@ class ToneBackend(Backend):
 
     def generate(self, cond: Conditioning, n_frames: int = 1) -> np.ndarray:
         k, self.n = self.n, self.n + 1
-        if k in self.fail_frames:
+        call, self.calls = self.calls, self.calls + 1      # counted across resets
+        if call in self.fail_frames:
             raise RuntimeError("boom")
-        if k in self.slow_frames:
+        if call in self.slow_frames:
             time.sleep(self.slow_s)
         t = (np.arange(FRAME_SAMPLES * n_frames) + k * FRAME_SAMPLES) / 48000
         tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)

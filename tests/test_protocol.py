@@ -22,7 +22,7 @@ GOOD = [
     {"type": "state", "group": "area", "value": "cave", "id": "a"},
     {"type": "notes", "on": [60, 64], "off": [59]},
     {"type": "prompt", "text": "sad cello", "weight": 0.5},
-    {"type": "prompt", "audio": b"\0" * 16, "sr": 48000},
+    {"type": "prompt", "audio": b"\0" * 8 * 4800, "sr": 48000},     # 0.1 s, the shortest
     {"type": "transport", "cmd": "pause"},
     {"type": "ping"},
 ]

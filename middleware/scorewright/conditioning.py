@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 NOTE_FREE, NOTE_OFF, NOTE_HELD, NOTE_ONSET = -1, 0, 1, 2
+MAX_STYLE_WEIGHT = 100.0     # style and prompt weights are relative; their float32 sums stay finite
 DRUMS_FREE, DRUMS_OFF, DRUMS_ON = -1, 0, 1
 
 

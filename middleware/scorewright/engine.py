@@ -29,6 +29,8 @@ FADE_IN = 240                # samples (5 ms) faded in after silence or an under
 MIN_BUDGET_S = 0.012         # generation starts at least this long before its deadline: covers
                              # a GIL hand-over (switch interval) plus scheduling jitter
 STARTUP_GRACE_S = 0.2        # time for the first frame (caches, first SoundFont voices)
+STALL_S = 0.25               # publishing this late means the process was stopped (SIGSTOP, swap,
+                             # a long GC): the stream skips to the present instead of bursting
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Engine:
         self.steps = 0                               # frames produced, paused ones included
         self.stream_offset = 0                       # stream frame index - steps (serve skips)
         self._next_director: Director | None = None
+        self.backend_faults = 0                      # failed frames (the backend was reset)
         backend.reset(director.seed)
 
     def handle(self, msg: Message) -> dict:
@@ -107,8 +110,9 @@ class Engine:
                     d.trigger(f["name"])
                 elif msg.kind == "notes":
                     d.notes(f.get("on", []), f.get("off", []))
-                elif msg.kind == "prompt":
-                    self._prompt(f)
+                elif msg.kind == "prompt":   # unpaced (render): embedded here, in frame order
+                    self.director.prompt(self.prompt_name(f), self._embedding_if_needed(f),
+                                         float(f.get("weight", 1.0)))
                 elif msg.kind == "transport":
                     self._transport(f["cmd"])
                 else:
@@ -118,15 +122,36 @@ class Engine:
         except InputError as e:
             raise ProtocolError(e.code, str(e), msg.id) from None
 
-    def _prompt(self, f: dict) -> None:
+    # -- runtime prompts (serve embeds them off the frame clock: prompts.PromptEmbedder) --
+    @staticmethod
+    def prompt_name(f: dict) -> str:
+        """A prompt's name: the one given, else the start of its text (or 'audio')."""
+        return f.get("name") or (f["text"][:40] if "text" in f else "audio")
+
+    def prompt_embedding(self, f: dict) -> np.ndarray:
+        """Embed a prompt message's text or audio (slow: not under the lock, not on the clock).
+        Audio louder than full scale is brought down to it first."""
         if "text" in f:
-            emb = self.backend.embed_text(f["text"])
-            name = f.get("name") or f["text"][:40]
-        else:
-            pcm = np.frombuffer(f["audio"], dtype="<f4").reshape(-1, 2)
-            emb = self.backend.embed_audio(pcm, f.get("sr", SAMPLE_RATE))
-            name = f.get("name") or "audio"
-        self.director.prompt(name, emb, float(f.get("weight", 1.0)))
+            return self.backend.embed_text(f["text"])
+        pcm = np.frombuffer(f["audio"], dtype="<f4").reshape(-1, 2)
+        peak = float(np.abs(pcm).max())
+        return self.backend.embed_audio(pcm / peak if peak > 1.0 else pcm, f.get("sr", SAMPLE_RATE))
+
+    def _embedding_if_needed(self, f: dict) -> np.ndarray | None:
+        return None if f.get("weight", 1.0) == 0 else self.prompt_embedding(f)
+
+    def apply_prompt(self, msg: Message, embedding: np.ndarray | None) -> dict:
+        """Put an embedded prompt into effect from the next frame generated (recorded then, so a
+        replay applies it at the same frame). Raises ProtocolError."""
+        try:
+            with self.lock:
+                if self.recorder is not None:
+                    self.recorder(self.steps, msg)
+                name = self.director.prompt(self.prompt_name(msg.fields), embedding,
+                                            float(msg.fields.get("weight", 1.0)))
+                return {"frame": self.steps + self.stream_offset, "prompt": name}
+        except InputError as e:
+            raise ProtocolError(e.code, str(e), msg.id) from None
 
     def _transport(self, cmd: str) -> None:
         if cmd == "play" and self.paused == "stop":
@@ -167,11 +192,27 @@ class Engine:
         self.last_cond = cond
         if not audio:
             return Frame(silence(), cond, markers)
-        pcm = self.backend.generate(cond)
+        try:
+            pcm = self.backend.generate(cond)
+            if not np.isfinite(pcm).all():
+                raise FloatingPointError("the backend made audio that is not finite")
+        except Exception:
+            self._recover()
+            raise
         if self._silent:
             pcm, self._silent = fade_in(pcm), False
         self._last_pcm = pcm
         return Frame(pcm, cond, markers)
+
+    def _recover(self) -> None:
+        """After a failed frame: restart the backend's stream, so whatever state broke it does
+        not break the next frames too."""
+        self.backend_faults += 1
+        try:
+            self.backend.reset(self.director.seed)
+        except Exception:
+            log.exception("the backend could not be reset after a failed frame")
+        self._silent = True
 
     def render(self, seconds: float, script: Iterable[ScriptItem] = (),
                on_frame: Callable[[int, Frame], None] | None = None,
@@ -207,6 +248,8 @@ class StreamStats:
     underruns: int = 0
     sink_errors: int = 0
     backend_errors: int = 0
+    skipped: int = 0             # frames never published: the stream skipped them after a stall
+    bad_audio: int = 0           # frames whose audio was not finite (replaced by a fade)
     lookahead_low: int = 1 << 30
     cost_ms: deque = field(default_factory=lambda: deque(maxlen=250))
     cost_ms_max: float = 0.0
@@ -240,6 +283,10 @@ class PacedStream:
     def due_time(self, k: int) -> float:
         """perf_counter time at which frame k is due to play."""
         return self.t0 + k * FRAME_SECONDS
+
+    def due_unix(self, k: int) -> float:
+        """Unix time at which frame k is due to play (what clients compare with their clock)."""
+        return time.time() + (self.due_time(k) - time.perf_counter())
 
     @property
     def depth(self) -> int:
@@ -301,6 +348,12 @@ class PacedStream:
         k = 0
         while not self._stop.is_set():
             delay = self.publish_time(k) - time.perf_counter()
+            if delay < -STALL_S:
+                now_k = int((time.perf_counter() - self.t0) / FRAME_SECONDS) + self.lookahead - 1
+                log.warning("the stream stalled for %.2f s; skipping %d frames to the present",
+                            -delay, now_k - k)
+                self.stats.skipped += now_k - k
+                k, faded = now_k, True          # the next frame fades in
             if delay > 0 and self._stop.wait(delay):
                 break
             with self._cv:

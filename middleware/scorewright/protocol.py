@@ -12,12 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import numpy as np
+
+from .audio import CHANNELS, SAMPLE_RATE
+from .conditioning import MAX_STYLE_WEIGHT
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20          # 1 MiB: bigger frames are refused
 MAX_STRING = 2000
 MAX_NOTES = 128
 MAX_AUDIO_PROMPT_SECONDS = 30
+MIN_AUDIO_PROMPT_SECONDS = 0.1
 LENGTH = struct.Struct("<I")
 
 _NUMBER = (int, float)
@@ -87,7 +92,7 @@ def check(obj: Any) -> Message:
         raise ProtocolError("unknown_type", f"unknown message type {kind!r}; expected one of: "
                             f"{', '.join(SCHEMA)}", msg_id)
     version = obj.get("v", VERSION)
-    if version != VERSION:
+    if isinstance(version, bool) or version != VERSION:
         raise ProtocolError("bad_version", f"protocol version {version!r} is not supported; "
                             f"this server speaks {VERSION}", msg_id)
     fields: dict[str, Any] = {}
@@ -129,11 +134,15 @@ def _check_kind(kind: str, f: dict[str, Any], msg_id: Any) -> None:
             sr = f.get("sr", 48000)
             if not 8000 <= sr <= 192000:
                 raise ProtocolError("bad_field", f"'prompt.sr' must be 8000-192000, got {sr}", msg_id)
-            if len(f["audio"]) % 8 or len(f["audio"]) > MAX_AUDIO_PROMPT_SECONDS * sr * 8:
+            n = len(f["audio"])
+            if n % 8 or not MIN_AUDIO_PROMPT_SECONDS * sr * 8 <= n <= MAX_AUDIO_PROMPT_SECONDS * sr * 8:
                 raise ProtocolError("bad_field", "'prompt.audio' must be float32 stereo interleaved, "
-                                    f"at most {MAX_AUDIO_PROMPT_SECONDS} s", msg_id)
-        if f.get("weight", 1.0) < 0:
-            raise ProtocolError("bad_field", "'prompt.weight' must be >= 0", msg_id)
+                                    f"{MIN_AUDIO_PROMPT_SECONDS:g}-{MAX_AUDIO_PROMPT_SECONDS} s", msg_id)
+            if not np.isfinite(np.frombuffer(f["audio"], dtype="<f4")).all():
+                raise ProtocolError("bad_field", "'prompt.audio' holds NaN or infinite samples", msg_id)
+        if not 0 <= f.get("weight", 1.0) <= MAX_STYLE_WEIGHT:
+            raise ProtocolError("bad_field", f"'prompt.weight' must be 0-{MAX_STYLE_WEIGHT:g}, "
+                                f"got {f['weight']!r}", msg_id)
 
 
 def ok(msg_id: Any = None, **extra: Any) -> dict[str, Any]:
@@ -150,23 +159,57 @@ def frame(payload: bytes) -> bytes:
 
 
 class FrameReader:
-    """Splits a TCP byte stream into framed messages. Raises ProtocolError on a bad length."""
+    """Splits a TCP byte stream into framed messages. Raises ProtocolError on a length over
+    `limit` (checked from the 4-byte header, before any of the frame is held)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_MESSAGE_BYTES) -> None:
         self._buf = bytearray()
+        self.limit = limit
+
+    @property
+    def pending(self) -> int:
+        """Bytes held of frames not complete yet."""
+        return len(self._buf)
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
         out = []
         while len(self._buf) >= 4:
             (n,) = LENGTH.unpack_from(self._buf)
-            if n > MAX_MESSAGE_BYTES:
-                raise ProtocolError("too_large", f"frame length {n} exceeds {MAX_MESSAGE_BYTES}")
+            if n > self.limit:
+                raise ProtocolError("too_large", f"frame length {n} exceeds {self.limit}")
             if len(self._buf) < 4 + n:
                 break
             out.append(bytes(self._buf[4:4 + n]))
             del self._buf[:4 + n]
         return out
+
+
+# -- what the server sends (built once per frame, for every transport) -------------------------
+def audio_header(seq: int, pos: int, n: int, due: float) -> dict[str, Any]:
+    """An audio frame's header: `seq` frame index, `pos` stream position of its first sample
+    pair, `n` sample pairs, `due` Unix time it is due to play."""
+    return {"type": "audio", "seq": seq, "pos": pos, "sr": SAMPLE_RATE, "ch": CHANNELS, "n": n,
+            "due": due}
+
+
+def marker_message(kind: str, name: str, pos: int, beat: float, bar: int, due: float) -> bytes:
+    """A musical marker (beat, bar, transition, stinger) at stream position `pos`."""
+    return encode({"type": "marker", "kind": kind, "name": name, "pos": pos, "beat": round(beat, 6),
+                   "bar": bar, "due": due})
+
+
+def status_message(status: dict[str, Any], msg_id: Any = None, **extra: Any) -> dict[str, Any]:
+    """The server's status (a reply to `hello`/`status`, and the `tele` telemetry)."""
+    return {"type": "status", "id": msg_id, **status, **extra}
+
+
+def printable(text: Any, limit: int = 120) -> str:
+    """Client-supplied text made safe for a log line: control characters (newlines, ANSI
+    escapes) shown escaped, long text cut."""
+    s = str(text)
+    s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in s[:limit])
+    return s + ("..." if len(str(text)) > limit else "")
 
 
 def decode_reply(data: bytes) -> dict[str, Any]:

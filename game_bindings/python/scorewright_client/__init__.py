@@ -47,12 +47,14 @@ class Client:
     """Control connection (ZMQ DEALER). Setters are fire-and-forget by default so a game loop
     never waits; pass wait=True to get the reply (frame, stream position, due time)."""
 
-    def __init__(self, address: str = DEFAULT_CONTROL, timeout: float = 2.0) -> None:
+    def __init__(self, address: str = DEFAULT_CONTROL, timeout: float = 2.0,
+                 token: str | None = None) -> None:
         self.address, self.timeout = address, timeout
         self._ctx = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.SNDHWM, 1000)
+        _credentials(self._sock, token)
         self._sock.connect(address)
         self._ids = itertools.count(1)
         self.errors: deque[dict[str, Any]] = deque(maxlen=100)     # the latest error replies
@@ -63,7 +65,7 @@ class Client:
     def connect(cls, address: str = DEFAULT_CONTROL, timeout: float = 2.0, name: str = "python",
                 want_audio: bool = False, token: str | None = None) -> Client:
         """Connect and say hello; raises ConnectionError if no server answers."""
-        client = cls(address, timeout)
+        client = cls(address, timeout, token)
         fields: dict[str, Any] = {"client": name, "want_audio": want_audio}
         if token:
             fields["token"] = token
@@ -199,6 +201,14 @@ class Client:
         self.close()
 
 
+def _credentials(sock: zmq.Socket, token: str | None) -> None:
+    """A server started with --token lets ZMQ clients in with PLAIN credentials: user
+    'scorewright', the token as password (the connection, not a routing id, is authorised)."""
+    if token:
+        sock.plain_username = b"scorewright"
+        sock.plain_password = token.encode()
+
+
 def wire_value(value: Any) -> Any:
     """A game's value as msgpack can carry it: numpy scalars become Python numbers (bools stay
     bools), a numpy array of audio becomes float32 little-endian bytes, lists and maps are
@@ -243,10 +253,11 @@ class AudioSubscriber:
     """
 
     def __init__(self, address: str = DEFAULT_AUDIO, telemetry: bool = False, markers: bool = False,
-                 on_marker=None, audio: bool = True) -> None:
+                 on_marker=None, audio: bool = True, token: str | None = None) -> None:
         self._sock = zmq.Context.instance().socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, 500)
+        _credentials(self._sock, token)
         self._sock.connect(address)
         self.address = address
         for topic, wanted in ((b"audio", audio), (b"tele", telemetry), (b"marker", markers)):

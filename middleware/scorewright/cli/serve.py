@@ -22,16 +22,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     import zmq
 
-    from ..transport.shm import RingInUse
+    from ..transport.shm import RingError, RingInUse
     engine = open_map(args.map, args.seed, args.backend)
     try:
         server = Server(engine, config)
+    except (RingInUse, RingError) as e:
+        error(str(e))
+        return 2
     except (zmq.ZMQError, OSError) as e:
         error(f"cannot listen on {config.host} ({e}); is another `scorewright serve` running? "
               "Choose other ports with --control-port, --audio-port and --tcp-port")
-        return 2
-    except RingInUse as e:
-        error(str(e))
         return 2
     signal.signal(signal.SIGTERM, server.request_stop)
     signal.signal(signal.SIGINT, server.request_stop)

@@ -146,7 +146,7 @@ class Director:
     def notes(self, on: Sequence[int] = (), off: Sequence[int] = ()) -> None:
         self.notes_in.play(on, off)
 
-    def prompt(self, name: str, embedding: np.ndarray, weight: float) -> str:
+    def prompt(self, name: str, embedding: np.ndarray | None, weight: float) -> str:
         """Add, reweight or (weight 0) remove a runtime style prompt; returns its style name."""
         return self.styles.prompt(name, embedding, weight)
 

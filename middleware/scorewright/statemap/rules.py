@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..audio import FRAME_SECONDS
+from ..conditioning import MAX_STYLE_WEIGHT
 from .clock import Clock, boundary
 from .expr import Expr, ExprError
 from .model import Rule, StateMap
@@ -139,8 +140,8 @@ class Rules:
                 else:
                     for style, const, expr in self._blend_parts[rule.name]:
                         w = const if expr is None else self.evaluate(rule, expr, env, 0.0)
-                        if w > 0:
-                            tier[style] = tier.get(style, 0.0) + g * w
+                        if w > 0:        # NaN is not; huge weights are capped (float32 sums)
+                            tier[style] = tier.get(style, 0.0) + g * min(w, MAX_STYLE_WEIGHT)
                 if g > cover:
                     cover = g
             if sum(tier.values()) <= 1e-9:

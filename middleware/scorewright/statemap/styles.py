@@ -10,11 +10,11 @@ import numpy as np
 
 from ..audio import read_audio
 from ..backends.base import Backend
+from ..conditioning import MAX_STYLE_WEIGHT
 from .errors import InputError
 from .model import StateMap
 
 MAX_PROMPTS = 16             # runtime prompts a game may add
-MAX_PROMPT_WEIGHT = 100.0    # weights are relative; this keeps every sum finite in float32
 PROMPT_PREFIX = "prompt:"    # runtime prompts have their own names: they never replace a style
 
 
@@ -63,12 +63,12 @@ class Styles:
         base = {n: s.weight for n, s in self.map.styles.items() if s.weight > 0}
         return base or {next(iter(self.map.styles)): 1.0}
 
-    def prompt(self, name: str, embedding: np.ndarray, weight: float) -> str:
+    def prompt(self, name: str, embedding: np.ndarray | None, weight: float) -> str:
         """Add or reweight a runtime prompt, or (weight 0) remove it and forget its embedding;
         returns its name in `weights`."""
         key = prompt_key(name)
-        if not math.isfinite(weight) or not 0 <= weight <= MAX_PROMPT_WEIGHT:
-            raise InputError("bad_value", f"prompt weight must be 0-{MAX_PROMPT_WEIGHT:g}, got {weight!r}")
+        if not math.isfinite(weight) or not 0 <= weight <= MAX_STYLE_WEIGHT:
+            raise InputError("bad_value", f"prompt weight must be 0-{MAX_STYLE_WEIGHT:g}, got {weight!r}")
         if weight == 0:
             self.prompts.pop(key, None)
             self.embeddings.pop(key, None)
@@ -76,6 +76,10 @@ class Styles:
         if key not in self.prompts and len(self.prompts) >= MAX_PROMPTS:
             raise InputError("too_many_prompts", f"at most {MAX_PROMPTS} runtime prompts at once; "
                              "remove one with weight 0")
+        if embedding is None:       # a new weight for a prompt that is already there
+            if key not in self.embeddings:
+                raise InputError("unknown_prompt", f"no runtime prompt named '{name}'")
+            embedding = self.embeddings[key]
         embedding = np.asarray(embedding, np.float32)
         if embedding.shape != (self.backend.style_dim,) or not np.isfinite(embedding).all():
             raise InputError("bad_value", f"prompt '{name}' did not embed to {self.backend.style_dim} "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import CHANNELS, SAMPLE_RATE
+from .base import Inbox, Outgoing, Transport
 
 MAGIC = b"SWRING1\0"
 VERSION = 1
@@ -78,13 +80,31 @@ class _Mapped:
 STALE_AFTER_S = 2.0      # a ring whose writer has not written for this long is abandoned
 
 
+class RingError(RuntimeError):
+    """The ring file is missing or is not a Scorewright ring."""
+
+
 class RingInUse(RuntimeError):
     """Another live writer owns the ring file."""
+
+
+def _check_ring_path(path: Path) -> None:
+    """Something that is not a regular file at the ring's path (a folder, a FIFO, a link) is
+    never opened, read or replaced: the server says so and stops."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise RingError(f"{path} exists and is not a ring file (a folder, pipe or link); remove it "
+                        "or pick another name with --ring NAME")
 
 
 def _live_writer(path: Path) -> bool:
     """True when `path` is a ring whose writer is open and wrote within STALE_AFTER_S."""
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
         with open(path, "rb") as f:
             head = f.read(HEADER_BYTES)
     except OSError:
@@ -117,6 +137,7 @@ class RingWriter:
                  sample_rate: int = SAMPLE_RATE, channels: int = CHANNELS,
                  path: Path | None = None) -> None:
         self.path = path or ring_path(session)
+        _check_ring_path(self.path)
         if _live_writer(self.path):
             raise RingInUse(f"the audio ring {self.path} belongs to a running server; "
                             "stop it or pick another name with --ring NAME")
@@ -163,15 +184,16 @@ class RingWriter:
         self.heartbeat()
         return n
 
+    def skip(self, n: int) -> None:
+        """The stream moved on by `n` pairs that were never written (the server skipped frames
+        after a stall): ring positions keep mapping to stream positions."""
+        self._m.u64[_DROPPED] += n
+
     def close(self, unlink: bool = True) -> None:
         self._m.u32[_FLAGS_U32] = FLAG_CLOSED
         self._m.close()
         if unlink:
             self.path.unlink(missing_ok=True)
-
-
-class RingError(RuntimeError):
-    """The ring file is missing or is not a Scorewright ring."""
 
 
 class RingReader:
@@ -300,3 +322,36 @@ class RingReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class RingTransport(Transport):
+    """The shared-memory ring as a transport: audio out, nothing in. Frames the stream skipped
+    (after a stall) are counted in the ring's `dropped`, so ring positions stay stream positions."""
+
+    name = "ring"
+
+    def __init__(self, session: str, seconds: float) -> None:
+        self.writer = RingWriter(session, int(seconds * SAMPLE_RATE))
+        self.path = self.writer.path
+        self._next_seq: int | None = None
+
+    def describe(self) -> str:
+        return f"ring {self.path}"
+
+    def publish(self, out: Outgoing) -> None:
+        if self._next_seq is not None and out.seq > self._next_seq:
+            self.writer.skip((out.seq - self._next_seq) * len(out.pcm))
+        self._next_seq = out.seq + 1
+        self.writer.write(out.pcm)
+
+    def start(self, inbox: Inbox) -> None:
+        """Nothing comes in through the ring."""
+
+    def stop(self) -> None:
+        self.writer.close(unlink=True)
+
+    def push(self, payload: bytes) -> None:
+        """The ring carries audio only."""
+
+    def stats(self) -> dict:
+        return {"dropped": self.writer.dropped}

@@ -1,0 +1,147 @@
+"""What every transport is: start/stop, inbound messages with the peer they came from onto one
+bounded inbox, `publish` of each frame (audio, markers, telemetry), pushes to its peers, and
+budgets that bound every byte a client can make the server hold.
+
+Threads: each transport runs its own I/O; `publish` is called from the stream's output thread;
+`Peer.reply` and `push` from the dispatcher (or any) thread. The engine never sees a socket.
+"""
+
+from __future__ import annotations
+
+import abc
+import queue
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from ..protocol import MAX_MESSAGE_BYTES, encode, error
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Limits a transport holds each client and all its clients to. Exceeding one gives the
+    client an error reply, drops its audio, or closes its connection; never other clients'."""
+
+    max_clients: int = 32                  # connections (framed TCP, WebSocket) at once
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    unauthorized_message_bytes: int = 4096  # what a client may send before its hello with the token
+    hello_timeout_s: float = 10.0          # ...and how long it may take to send that hello
+    partial_timeout_s: float = 30.0        # a frame begun but not finished for this long: closed
+    client_backlog_bytes: int = 2 << 20    # queued for one client: audio dropped past half, closed past all
+    total_backlog_bytes: int = 32 << 20    # queued for all clients of a transport: audio dropped past
+    total_inbound_bytes: int = 16 << 20    # unfinished frames held for all clients of a transport
+    pending_messages: int = 256            # messages waiting for the dispatcher, all transports
+    zmq_queue: int = 64                    # ZMQ messages queued per peer, in and out (high-water marks)
+
+
+class Peer(abc.ABC):
+    """One client of one transport, as the dispatcher sees it."""
+
+    transport: str = ""
+    authorized: bool = True      # False until a hello with the token, when the server has one
+    want_audio: bool = False     # hello's want_audio / markers (transports that carry audio)
+    want_markers: bool = False
+    client_name: str = ""
+
+    @abc.abstractmethod
+    def reply(self, payload: bytes) -> None:
+        """Send a message to this peer (thread-safe; never blocks)."""
+
+    def authorize(self) -> None:
+        """It said hello with the right token."""
+        self.authorized = True
+
+    def describe(self) -> str:
+        return f"{self.transport} client {self.client_name or ''}".strip()
+
+
+@dataclass
+class Inbound:
+    peer: Peer
+    payload: bytes
+
+
+class Inbox:
+    """The one queue every transport puts inbound messages on, in arrival order, bounded."""
+
+    def __init__(self, limit: int) -> None:
+        self._q: queue.Queue[Inbound | None] = queue.Queue(maxsize=limit)
+
+    def put(self, peer: Peer, payload: bytes) -> bool:
+        """Queue a message; False (and a `busy` error to the peer) when the inbox is full."""
+        try:
+            self._q.put_nowait(Inbound(peer, payload))
+            return True
+        except queue.Full:
+            peer.reply(encode(error("busy", "the server has too many messages waiting; send fewer")))
+            return False
+
+    def get(self, timeout: float) -> Inbound | None:
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        """Wake a waiting `get` (it returns None)."""
+        try:
+            self._q.put_nowait(None)
+        except queue.Full:
+            pass
+
+    @property
+    def waiting(self) -> int:
+        return self._q.qsize()
+
+
+@dataclass
+class Outgoing:
+    """One published frame, encoded once for every transport that carries it."""
+
+    seq: int                       # stream frame index
+    pcm: np.ndarray                # float32 [n, 2]
+    header: dict[str, Any]         # protocol.audio_header
+    markers: list[bytes] = field(default_factory=list)    # encoded protocol.marker_message
+    telemetry: bytes | None = None                        # encoded status, once a second
+
+    @cached_property
+    def pcm_bytes(self) -> bytes:
+        return self.pcm.astype("<f4", copy=False).tobytes()
+
+    @cached_property
+    def framed_audio(self) -> bytes:
+        """The audio as one msgpack map with the PCM inside (framed TCP)."""
+        return encode({**self.header, "pcm": self.pcm_bytes})
+
+
+class Transport(abc.ABC):
+    """A way for games (or the studio) to reach the server."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def start(self, inbox: Inbox) -> None:
+        """Begin serving; inbound messages go to `inbox`."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop serving and release every socket and file."""
+
+    @abc.abstractmethod
+    def publish(self, out: Outgoing) -> None:
+        """Send one frame to the peers that want it (output thread; never blocks)."""
+
+    @abc.abstractmethod
+    def push(self, payload: bytes) -> None:
+        """An unsolicited message (a map error, a reload) to every authorized peer."""
+
+    def clients(self) -> int:
+        return 0
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+    def describe(self) -> str:
+        return self.name
