@@ -52,9 +52,11 @@ const MAX_MARKERS: int = 1024
 const LAUNCH_AFTER: float = 1.0
 ## Seconds between the editor's checks for a server.
 const PROBE_EVERY: float = 2.0
-## Largest speed-up or slow-down (0.3 %) used to keep the cushion steady when the sound card's
-## clock drifts from the server's.
-const MAX_RATE_CORRECTION: float = 0.003
+## Largest speed-up or slow-down (0.5 %, below what ears notice) used to keep the queue near
+## its target when the sound card's clock drifts from the server's.
+const MAX_RATE_CORRECTION: float = 0.005
+## Speed change per 40 ms frame that the queue's average is off its target.
+const RATE_GAIN: float = 0.005
 ## Longest mixer period the node plans for, in sample pairs (0.2 s).
 const MAX_MIX_BLOCK: int = 9600
 
@@ -80,10 +82,11 @@ const MAX_MIX_BLOCK: int = 9600
 @export var server_arguments: PackedStringArray = PackedStringArray()
 
 @export_group("Latency")
-## Stream audio held before playback starts, in 40 ms frames: the latency this node adds. The
-## server sends each frame 80 ms before it is due; 2 plays about on time on one machine, 3
-## gives TCP and frame-rate hitches 40 ms of slack, 4-5 for Wi-Fi or busy machines.
-@export_range(1, 8) var cushion_frames: int = 3
+## Stream audio held before playback starts, in 40 ms frames; each frame adds 40 ms of
+## latency and 40 ms of slack for late packets and slow game frames. The server sends each
+## frame 80 ms before it is due, so 2 (the default) plays about on time on one machine (a
+## change is heard ~110 ms after it is sent, p95 ~130 ms); 3 for busy machines, 4-5 for Wi-Fi.
+@export_range(1, 8) var cushion_frames: int = 2
 
 @export_group("Output")
 ## The audio bus to play on.
@@ -121,7 +124,7 @@ var _queued_after_feed: int = 0
 var _mix_samples: Array[int] = []
 var _mix_block: int = 0
 var _last_pull_usec: int = 0
-var _started_at: float = 0.0
+var _last_pull_at: float = 0.0
 var _primed: bool = false
 var _skips_seen: int = 0
 var _skips: int = 0
@@ -157,8 +160,8 @@ func _ready() -> void:
 	_player.play()
 	_playback = _player.get_stream_playback()
 	_capacity = _playback.get_frames_available()
-	_started_at = _now()
-	_launch_at = _started_at + LAUNCH_AFTER
+	_last_pull_at = _now()
+	_launch_at = _last_pull_at + LAUNCH_AFTER
 	_connect()
 
 
@@ -435,17 +438,20 @@ func _feed_audio(delta: float) -> void:
 		return
 	var queued := _capacity - _playback.get_frames_available()
 	var skips := _playback.get_skips()
-	_observe_mixing(queued, skips)
-	if _primed and skips > _skips_seen:  # the generator ran dry while the stream played
+	var pulled := skips != _skips_seen  # the mixer wanted more than the generator held
+	_observe_mixing(queued, pulled)
+	if _primed and pulled:  # ran dry while the stream played: wait for the cushion again
 		_skips += skips - _skips_seen
 		underruns += 1
 		_primed = false
 	_skips_seen = skips
 	if not _primed:
-		if not _cushion_filled():
+		_queued_after_feed = queued
+		if not _cushion_filled(queued, pulled):
 			return
+		_drop_oldest(_pending.size() - cushion_frames * FRAME)  # more is only delay
 		_primed = true
-		_queue_avg = _start_level()
+		_queue_avg = _target_level()
 	var n := mini(_pending.size(), _capacity - queued)
 	if n > 0:
 		_playback.push_buffer(_pending.slice(0, n))
@@ -456,28 +462,35 @@ func _feed_audio(delta: float) -> void:
 	_correct_rate(queued + n + _pending.size(), delta)
 
 
-## Audio held before playback (re)starts: the cushion, plus what Godot's mixer takes between
-## two of our feeds (its period: ~10-25 ms on sound cards, 85-93 ms with the Dummy driver).
-func _start_level() -> int:
-	return cushion_frames * FRAME + _mix_block
+## Playback (re)starts with the cushion right after the mixer pulled from the empty generator:
+## the audio arriving before its next pull adds to the cushion, so the mixer's period (10-25 ms
+## with a sound card, 85-93 ms with the Dummy driver) costs no extra latency up front.
+func _cushion_filled(queued: int, pulled: bool) -> bool:
+	if _pending.size() < cushion_frames * FRAME:
+		return false
+	if pulled and queued == 0:
+		return true
+	return _now() - _last_pull_at > 0.25  # a mixer that does not pull: start anyway
 
 
-func _cushion_filled() -> bool:
-	var measured := _mix_samples.size() >= 2 or _now() > _started_at + 0.5
-	return measured and _pending.size() >= _start_level()
+## The queue's average while playing: the cushion plus half of what the mixer takes at once.
+func _target_level() -> float:
+	return cushion_frames * FRAME + _mix_block / 2.0
 
 
-## Measures the mixer's period from what it takes out of the generator: between two feeds
-## while playing, or between two bursts of skips while the generator is empty.
-func _observe_mixing(queued: int, skips: int) -> void:
+## Measures what the mixer takes at once: between two feeds while playing, or from the time
+## between two pulls while the generator is empty.
+func _observe_mixing(queued: int, pulled: bool) -> void:
+	if pulled or queued < _queued_after_feed:
+		_last_pull_at = _now()
 	var now := Time.get_ticks_usec()
 	if queued > 0:  # only pulls from an empty generator time the mixer
 		_last_pull_usec = 0
-	if skips != _skips_seen and queued == 0:
+	if pulled and queued == 0:
 		if _last_pull_usec > 0:
 			_note_mix_block(int((now - _last_pull_usec) * STREAM_RATE / 1000000))
 		_last_pull_usec = now
-	elif _primed and _queued_after_feed > queued:
+	elif _primed and queued < _queued_after_feed:
 		_note_mix_block(_queued_after_feed - queued)
 
 
@@ -488,21 +501,22 @@ func _note_mix_block(samples: int) -> void:
 	_mix_block = _mix_samples.max()
 
 
-## Keeps the audio queued in Godot near the cushion: the sound card's clock drifts slightly
-## from the server's, so play up to 0.3 % faster or slower (inaudible) when the queue's
-## average strays more than a frame from the cushion; past 4 frames over, drop the oldest.
+## Keeps the audio queued in Godot near its target: the sound card's clock drifts slightly
+## from the server's (0.1-0.3 % for the Dummy driver), so play up to 0.5 % faster or slower
+## in proportion to how far the queue's average is off; past 4 frames over, drop the oldest.
 func _correct_rate(queued: int, delta: float) -> void:
 	_queue_avg += (queued - _queue_avg) * minf(delta / 2.0, 1.0)
-	var target := _start_level() - (FRAME + _mix_block) / 2.0  # its average while playing
-	var off := (_queue_avg - target) / FRAME
-	var rate := 1.0
-	if absf(off) > 1.0:
-		rate += clampf((off - signf(off)) * 0.001, -MAX_RATE_CORRECTION, MAX_RATE_CORRECTION)
-	_player.pitch_scale = rate
-	if queued > _start_level() + 4 * FRAME:
-		var excess := mini(queued - _start_level(), _pending.size())
-		_pending = _pending.slice(excess)
-		_pending_pos += excess
+	var off := (_queue_avg - _target_level()) / FRAME
+	_player.pitch_scale = 1.0 + clampf(off * RATE_GAIN, -MAX_RATE_CORRECTION, MAX_RATE_CORRECTION)
+	if queued > _target_level() + 4 * FRAME:
+		_drop_oldest(queued - int(_target_level()))
+
+
+func _drop_oldest(samples: int) -> void:
+	var n := mini(samples, _pending.size())
+	if n > 0:
+		_pending = _pending.slice(n)
+		_pending_pos += n
 
 
 func _emit_heard_markers() -> void:
