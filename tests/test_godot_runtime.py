@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from .godot_helpers import (
     GET_GODOT,
+    GODOT4,
     PROJECT,
     FixedServer,
     free_ports,
@@ -94,6 +96,49 @@ def test_builtin_help_documents_the_node(godot, tmp_path):
     undocumented = [e.get("name") for e in public
                     if not (e.text or "").strip() and not (e.findtext("description") or "").strip()]
     assert not undocumented, undocumented
+
+
+def test_asset_library_zip_installs_into_a_fresh_project(godot, tmp_path):
+    """The zip from scripts/godot_addon_zip.py is all a project needs: unpacked into an empty
+    project, Godot registers ScorewrightMusic and the node plays silence with no server."""
+    made = subprocess.run([sys.executable, str(PROJECT.parents[1] / "scripts" / "godot_addon_zip.py"),
+                           "--out", str(tmp_path / "dist")], capture_output=True, text=True, check=True)
+    archive = Path(made.stdout.strip())
+    project = tmp_path / "game"
+    with zipfile.ZipFile(archive) as z:
+        assert all(n.startswith("addons/scorewright/") for n in z.namelist())
+        assert {"addons/scorewright/LICENSE", "addons/scorewright/plugin.cfg"} <= set(z.namelist())
+        z.extractall(project)
+    cfg = (project / "addons" / "scorewright" / "plugin.cfg").read_text()
+    assert f'version="{archive.stem.removeprefix("scorewright-godot-")}"' in cfg
+    (project / "project.godot").write_text('config_version=5\n\n[application]\n\nconfig/name="fresh"\n')
+    (project / "check.gd").write_text(FRESH_CHECK)
+    base = [str(GODOT4), "--headless", "--path", str(project)]
+    subprocess.run([*base, "--import"], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    r = subprocess.run([*base, "-s", "res://check.gd"], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and "fresh project ok" in r.stdout, r.stdout + r.stderr
+
+
+FRESH_CHECK = """extends SceneTree
+
+
+func _initialize() -> void:
+	_run()
+
+
+func _run() -> void:
+	var music := ScorewrightMusic.new()
+	music.port = 9
+	music.launch_server = false
+	root.add_child(music)
+	for i: int in 30:
+		await process_frame
+	var ok := not music.is_server_connected() and music.send("ping") == -1
+	print("fresh project ok" if ok else "fresh project FAILED")
+	music.free()
+	quit(0 if ok else 1)
+"""
 
 
 @pytest.fixture
