@@ -1,8 +1,6 @@
-"""The Godot addon: GDScript parses and lints (gdtoolkit), and its wire codec agrees with the
-server byte for byte through the shared golden cases, which are also spoken verbatim to a live
-server over framed TCP. (No Godot 4 runtime installs from the registries here; with one,
-`godot --headless --path game_bindings/godot -s res://tests/test_codec.gd` runs the addon's
-own codec test on the same cases.)"""
+"""The Godot addon without Godot: GDScript parses and lints (gdtoolkit), and its wire codec agrees
+with the server byte for byte through the shared golden cases, which are also spoken verbatim to
+a live server over framed TCP. tests/test_godot_runtime.py runs the addon inside Godot 4."""
 
 import json
 import os

@@ -10,7 +10,7 @@ var failures := 0
 func _init() -> void:
 	var text := FileAccess.get_file_as_string("res://tests/msgpack_cases.json")
 	var cases: Array = JSON.parse_string(text)["cases"]
-	for c in cases:
+	for c: Dictionary in cases:
 		var bytes := _from_hex(c["hex"])
 		var decoded := ScorewrightMsgPack.decode(bytes)
 		var again := ScorewrightMsgPack.encode(decoded.value).hex_encode() if decoded.ok else ""
@@ -21,7 +21,7 @@ func _init() -> void:
 	_check(
 		ScorewrightMsgPack.encode(built).hex_encode() == _hex_of(cases, "notes"), "notes as built"
 	)
-	for bad in ["", "92", "dc0010", "c4ff00", "d9", "c1", "81a17a"]:
+	for bad: String in ["", "92", "dc0010", "c4ff00", "d9", "c1", "81a17a"]:
 		_check(not ScorewrightMsgPack.decode(_from_hex(bad)).ok, "malformed '%s' refused" % bad)
 	print("%d failures" % failures)
 	quit(1 if failures else 0)
@@ -34,7 +34,7 @@ func _check(ok: bool, what: String) -> void:
 
 
 func _hex_of(cases: Array, name: String) -> String:
-	for c in cases:
+	for c: Dictionary in cases:
 		if c["name"] == name:
 			return c["hex"]
 	return ""
@@ -42,6 +42,6 @@ func _hex_of(cases: Array, name: String) -> String:
 
 func _from_hex(hex: String) -> PackedByteArray:
 	var out := PackedByteArray()
-	for i in range(0, hex.length(), 2):
+	for i: int in range(0, hex.length(), 2):
 		out.append(hex.substr(i, 2).hex_to_int())
 	return out

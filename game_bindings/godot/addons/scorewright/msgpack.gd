@@ -53,7 +53,7 @@ static func _write(out: PackedByteArray, value: Variant) -> void:
 			out.append_array(value)
 		TYPE_DICTIONARY:
 			_write_count(out, value.size(), 0x80, 0xde, 0xdf)
-			for key in value:
+			for key: Variant in value:
 				_write(out, key)
 				_write(out, value[key])
 		TYPE_ARRAY, TYPE_PACKED_INT32_ARRAY, TYPE_PACKED_INT64_ARRAY:
@@ -67,7 +67,7 @@ static func _write(out: PackedByteArray, value: Variant) -> void:
 
 static func _write_array(out: PackedByteArray, items: Variant) -> void:
 	_write_count(out, items.size(), 0x90, 0xdc, 0xdd)
-	for item in items:
+	for item: Variant in items:
 		_write(out, item)
 
 
@@ -131,12 +131,12 @@ static func _write_size(out: PackedByteArray, n: int, code16: int, code32: int) 
 
 
 static func _write_be(out: PackedByteArray, v: int, n: int) -> void:
-	for i in range(n - 1, -1, -1):
+	for i: int in range(n - 1, -1, -1):
 		out.append((v >> (8 * i)) & 0xff)
 
 
 static func _append_reversed(out: PackedByteArray, b: PackedByteArray) -> void:
-	for i in range(b.size() - 1, -1, -1):
+	for i: int in range(b.size() - 1, -1, -1):
 		out.append(b[i])
 
 
@@ -202,7 +202,7 @@ class Reader:
 		if not _has(n):
 			return 0
 		var v := 0
-		for i in n:
+		for i: int in n:
 			v = (v << 8) | data[pos + i]
 		pos += n
 		return v
@@ -220,7 +220,7 @@ class Reader:
 		if not _has(n):
 			return 0.0
 		var b := PackedByteArray()
-		for i in range(n - 1, -1, -1):
+		for i: int in range(n - 1, -1, -1):
 			b.append(data[pos + i])
 		pos += n
 		return b.decode_float(0) if n == 4 else b.decode_double(0)
@@ -240,7 +240,7 @@ class Reader:
 		if n > data.size() - pos:
 			error = "array of %d items cannot fit in the message" % n
 			return out
-		for i in n:
+		for i: int in n:
 			out.append(read(depth + 1))
 		return out
 
@@ -249,7 +249,7 @@ class Reader:
 		if n > data.size() - pos:
 			error = "map of %d entries cannot fit in the message" % n
 			return out
-		for i in n:
+		for i: int in n:
 			var key: Variant = read(depth + 1)
 			out[key] = read(depth + 1)
 		return out
