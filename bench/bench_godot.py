@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.godot_helpers import FixedServer, godot_command, godot_version, import_project  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "state_maps" / "demo.yaml"
+DEMO = REPO / "middleware" / "scorewright" / "state_maps" / "demo.yaml"
 NODE = REPO / "game_bindings" / "godot" / "addons" / "scorewright" / "scorewright_music.gd"
 TARGET_P95_MS = 150.0
 

@@ -28,7 +28,7 @@ import numpy as np
 from scorewright.client import wait_for_server
 from scorewright.transport import free_port
 
-MAPS = Path(__file__).resolve().parents[1] / "state_maps"
+MAPS = Path(__file__).resolve().parents[1] / "middleware" / "scorewright" / "state_maps"
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-MAPS = Path(__file__).resolve().parents[1] / "state_maps"
+MAPS = Path(__file__).resolve().parents[1] / "middleware" / "scorewright" / "state_maps"
 
 
 def main() -> None:

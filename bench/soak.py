@@ -28,7 +28,7 @@ from pathlib import Path
 from scorewright.client import AudioSubscriber, Client, RingReader, wait_for_server
 from scorewright.transport import free_port
 
-MAPS = Path(__file__).resolve().parents[1] / "state_maps"
+MAPS = Path(__file__).resolve().parents[1] / "middleware" / "scorewright" / "state_maps"
 
 
 def rss_mb(pid: int) -> float:

@@ -1,10 +1,10 @@
-"""Write the example MIDI motifs in state_maps/motifs/ (run once; the files are committed)."""
+"""Write the example MIDI motifs in middleware/scorewright/state_maps/motifs/ (run once; committed)."""
 
 from pathlib import Path
 
 import mido
 
-OUT = Path(__file__).resolve().parents[1] / "state_maps" / "motifs"
+OUT = Path(__file__).resolve().parents[1] / "middleware" / "scorewright" / "state_maps" / "motifs"
 MOTIFS = {
     # name: [(pitch, beats), ...] written in C; 0 = rest
     "fanfare.mid": [(60, 0.5), (64, 0.5), (67, 0.5), (72, 1.5), (67, 0.5), (72, 2.0), (0, 2.0)],

@@ -13,7 +13,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPS = ROOT / "state_maps"
+MAPS = ROOT / "middleware" / "scorewright" / "state_maps"
 
 
 @pytest.fixture(scope="session")

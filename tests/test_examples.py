@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scorewright import analysis
+from scorewright.backends.synth import analysis
 from scorewright.script import load_script
 from scorewright.session import open_engine
 from scorewright.trace import trace

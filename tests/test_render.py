@@ -5,8 +5,8 @@ import wave
 import numpy as np
 import pytest
 
-from scorewright import analysis
 from scorewright.audio import read_audio
+from scorewright.backends.synth import analysis
 from scorewright.script import load_script
 from scorewright.session import open_engine
 from scorewright.statemap.load import MapError

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scorewright import analysis
 from scorewright.audio import read_audio
+from scorewright.backends.synth import analysis
 
 from .conftest import ROOT
 

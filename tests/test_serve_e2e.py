@@ -7,7 +7,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from scorewright import analysis
+from scorewright.backends.synth import analysis
 from scorewright.client import AudioSubscriber, RingReader, ScorewrightError
 from scorewright.protocol import FrameReader, encode, frame
 

@@ -4,8 +4,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from scorewright import analysis
 from scorewright.audio import FRAME_SAMPLES
+from scorewright.backends.synth import analysis
 from scorewright.backends.synth.embedder import DIM, TextEmbedder
 from scorewright.backends.synth.presets import PRESETS
 from scorewright.conditioning import NOTE_HELD, Conditioning, free_notes

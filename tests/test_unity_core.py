@@ -14,7 +14,7 @@ import pytest
 
 from scorewright.client import AudioSubscriber
 
-from .conftest import ROOT
+from .conftest import MAPS, ROOT
 
 UNITY = ROOT / "game_bindings" / "unity"
 GOLDEN = ROOT / "game_bindings" / "golden" / "msgpack_cases.json"
@@ -143,7 +143,7 @@ def test_session_reconnects_to_a_restarted_server(core_tests, serve):
         srv.proc.send_signal(signal.SIGKILL)
         srv.proc.wait()
         restarted = subprocess.Popen(
-            [sys.executable, "-m", "scorewright.cli", "serve", str(ROOT / "state_maps" / "demo.yaml"),
+            [sys.executable, "-m", "scorewright.cli", "serve", str(MAPS / "demo.yaml"),
              "--control-port", str(srv.control), "--audio-port", str(srv.audio), "--tcp-port", str(srv.tcp),
              "--ring", srv.ring], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out, _ = proc.communicate(timeout=120)

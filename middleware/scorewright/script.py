@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from .engine import ScriptItem
@@ -30,10 +31,19 @@ class Section:
     label: str
 
 
+def resolve_script(arg: str | Path) -> Path:
+    """An event-script argument: a file path, or the name of a bundled map's script (e.g. demo)."""
+    p = Path(arg)
+    if p.exists() or p.suffix in (".yaml", ".yml", ".msgs"):
+        return p
+    bundled = Path(str(resources.files("scorewright.state_maps").joinpath("scripts", f"{arg}.yaml")))
+    return bundled if bundled.is_file() else p
+
+
 def load_script(path: str | Path) -> tuple[list[ScriptItem], list[Section]]:
     """Parse `- {t: 1.5, set: {param: danger, value: 0.9}, section: "rising danger"}` items,
     or a session recording made by `serve --record`."""
-    path = Path(path)
+    path = resolve_script(path)
     if path.is_file() and is_recording(path):
         try:
             return load_recording(path)[0], []

@@ -6,7 +6,7 @@ using UnityEngine;
 public sealed class ExampleGame : MonoBehaviour
 {
     public ScorewrightMusic music;
-    readonly string[] areas = { "forest", "cave", "castle" };   // state_maps/demo.yaml
+    readonly string[] areas = { "forest", "cave", "castle" };   // the bundled demo map (scorewright serve demo)
     int area;
     float danger;
 

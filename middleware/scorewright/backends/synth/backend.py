@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from ...analysis import onset_rate, spectral_centroid, tempo_estimate
 from ...audio import FRAME_SAMPLES, SAMPLE_RATE
 from ...conditioning import NOTE_HELD, NOTE_ONSET, Conditioning, unit
 from ..base import Backend, BackendUnavailable
 from . import requirements
+from .analysis import onset_rate, spectral_centroid, tempo_estimate
 from .arranger import (
     DRUM_CHANNEL,
     GAME_LEAD_CHANNEL,

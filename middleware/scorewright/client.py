@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import zmq
 
-from ..protocol import decode_reply, encode, error
-from ..transport.shm import RingError, RingReader
+from .protocol import decode_reply, encode, error
+from .transport.shm import RingError, RingReader
 
 __all__ = ["Client", "AudioSubscriber", "RingReader", "RingError", "ScorewrightError", "wait_for_server"]
 log = logging.getLogger("scorewright.client")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from ...audio import SAMPLE_RATE
 
 
 def mono(pcm: np.ndarray) -> np.ndarray:

@@ -1,1 +1,0 @@
-"""Example state maps, their event scripts and the JSON Schema (package data)."""
