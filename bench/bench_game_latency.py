@@ -6,7 +6,7 @@ card's own callbacks (`--stats`: latency_ms_p50/p95). SDL's dummy and disk drive
 real time, so this bench runs the game against a PulseAudio null sink (a timer-paced virtual
 sound card), started privately for the run: `apt install pulseaudio` if it is missing.
 
-    python bench/bench_game_latency.py [--seconds 40] [--configs 2:1.5 4:3]
+    python bench/bench_game_latency.py [--seconds 40] [--configs 3:1.5 2:1.5 4:3]
 
 Each config is LOOKAHEAD:CUSHION (server frames ahead : frames the game holds). One JSON line
 per config, all measured in the same run; the first is the game's default.
@@ -58,7 +58,7 @@ def run_game(seconds: float, lookahead: int, cushion: float, runtime: Path, out:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=40.0, help="autoplay time per config")
-    ap.add_argument("--configs", nargs="+", default=["2:1.5", "4:3"], help="LOOKAHEAD:CUSHION pairs")
+    ap.add_argument("--configs", nargs="+", default=["3:1.5", "2:1.5", "4:3"], help="LOOKAHEAD:CUSHION pairs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         runtime = Path(tmp) / "run"

@@ -54,7 +54,7 @@ class Client:
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.SNDHWM, 1000)
-        _credentials(self._sock, token)
+        _prepare_socket(self._sock, token)
         self._sock.connect(address)
         self._ids = itertools.count(1)
         self.errors: deque[dict[str, Any]] = deque(maxlen=100)     # the latest error replies
@@ -201,9 +201,11 @@ class Client:
         self.close()
 
 
-def _credentials(sock: zmq.Socket, token: str | None) -> None:
+def _prepare_socket(sock: zmq.Socket, token: str | None) -> None:
     """A server started with --token lets ZMQ clients in with PLAIN credentials: user
-    'scorewright', the token as password (the connection, not a routing id, is authorised)."""
+    'scorewright', the token as password (the connection, not a routing id, is authorised).
+    (Also: IPv6 addresses such as tcp://[::1]:7700 are allowed.)"""
+    sock.setsockopt(zmq.IPV6, 1)
     if token:
         sock.plain_username = b"scorewright"
         sock.plain_password = token.encode()
@@ -257,7 +259,7 @@ class AudioSubscriber:
         self._sock = zmq.Context.instance().socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RCVHWM, 500)
-        _credentials(self._sock, token)
+        _prepare_socket(self._sock, token)
         self._sock.connect(address)
         self.address = address
         for topic, wanted in ((b"audio", audio), (b"tele", telemetry), (b"marker", markers)):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .engine import Engine
 from .protocol import Message, ProtocolError, printable
+from .statemap.styles import prompt_key
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class PromptEmbedder:
     def submit(self, msg: Message, done: Callable[[dict | ProtocolError], None]) -> str:
         """Queue a prompt with a weight > 0; returns its style name. Raises ProtocolError `busy`
         when too many prompts wait."""
-        name = self.engine.prompt_name(msg.fields)
+        name = prompt_key(self.engine.prompt_name(msg.fields))
         try:
             self._queue.put_nowait(PromptJob(msg, done))
         except queue.Full:
@@ -62,7 +63,7 @@ class PromptEmbedder:
 
     def _run(self) -> None:
         while (job := self._queue.get()) is not None:
-            name = self.engine.prompt_name(job.msg.fields)
+            name = prompt_key(self.engine.prompt_name(job.msg.fields))
             try:
                 result: dict | ProtocolError = self.engine.apply_prompt(job.msg, self._embed(job.msg))
             except ProtocolError as e:

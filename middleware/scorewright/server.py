@@ -26,7 +26,7 @@ from .engine import Engine, Frame, PacedStream
 from .prompts import PromptEmbedder
 from .protocol import audio_header, encode, error, marker_message, status_message
 from .recording import Recorder
-from .transport.base import Budgets, Inbox, Outgoing, Transport
+from .transport.base import Budgets, Inbox, Outgoing, Transport, release_memory
 from .transport.shm import RingTransport
 from .transport.tcp import TcpTransport
 from .transport.zmq import ZmqTransport
@@ -163,6 +163,7 @@ class Server:
                 self.reload_if_changed()
                 if tick % 4 == 0:
                     log.info(self.status_line())
+                    release_memory()     # what clients' messages took, back to the OS
         finally:
             self.stop()
 

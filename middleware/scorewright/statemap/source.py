@@ -173,12 +173,13 @@ def read_map_file(path: Path, pos_for_errors: Positions | None = None, at: Path_
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))   # a FIFO must not block
     except OSError as e:
         return refuse(f"cannot read the map: {e.strerror}")
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MAP_BYTES:
+        os.close(fd)
         if not stat.S_ISREG(info.st_mode):
             return refuse("not a regular file (a map is a YAML text file)")
-        if info.st_size > MAX_MAP_BYTES:
-            return refuse(f"map is {info.st_size} bytes; the limit is {MAX_MAP_BYTES}")
+        return refuse(f"map is {info.st_size} bytes; the limit is {MAX_MAP_BYTES}")
+    with os.fdopen(fd, "rb") as f:
         raw = f.read(MAX_MAP_BYTES + 1)
     if len(raw) > MAX_MAP_BYTES:
         return refuse(f"map is over {MAX_MAP_BYTES} bytes; that is the limit")

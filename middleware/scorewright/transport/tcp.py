@@ -17,7 +17,7 @@ from collections import deque
 from typing import Any
 
 from ..protocol import FrameReader, ProtocolError, encode, error, frame, printable
-from .base import Budgets, Inbox, Outgoing, Peer, Transport
+from .base import Budgets, Inbox, Outgoing, Peer, Transport, release_memory
 
 log = logging.getLogger(__name__)
 POLL_S = 0.01
@@ -179,7 +179,8 @@ class TcpTransport(Transport):
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
         for c in list(self.conns):
             c.close("the server stopped")
             c.shutdown()
@@ -223,15 +224,19 @@ class TcpTransport(Transport):
             if self.conns and sum(c.reader.pending for c in self.conns) > self.budgets.total_inbound_bytes:
                 max(self.conns, key=lambda c: c.reader.pending).close(
                     "the server holds too much unfinished input; this client held the most")
+            freed = 0
             for c in list(self.conns):
                 self._police(c, now)
                 c.flush()
                 if c.closed:
+                    freed += c.reader.pending
                     sel.unregister(c.sock)
                     self.conns.remove(c)
                     c.shutdown()
                     self.disconnected += 1
                     log.info("%s closed: %s", c.describe(), c.close_reason)
+            if freed > 1 << 20:
+                release_memory()
         sel.close()
 
     def _accept(self, sel: selectors.BaseSelector) -> None:

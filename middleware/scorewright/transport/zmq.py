@@ -21,7 +21,7 @@ from typing import Any
 import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
-from ..protocol import ProtocolError, encode, error
+from ..protocol import ProtocolError, encode, error, printable
 from .base import Budgets, Inbox, Outgoing, Peer, Transport
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class ZmqPeer(Peer):
         self.owner.send(self.identity, payload, self.delimiter)
 
     def describe(self) -> str:
-        return f"ZMQ client {self.client_name or self.identity.hex()}"
+        return f"ZMQ client {printable(self.client_name, 40) if self.client_name else self.identity.hex()}"
 
 
 class ZmqTransport(Transport):
@@ -66,7 +66,7 @@ class ZmqTransport(Transport):
         self.pub = self.ctx.socket(zmq.PUB)
         for s in (self.router, self.pub):
             s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.IPV6, 1 if ":" in host else 0)
+            s.setsockopt(zmq.IPV6, 1)            # IPv6 hosts (::1) as well as IPv4
             if token:
                 s.plain_server = True
         self.router.setsockopt(zmq.MAXMSGSIZE, budgets.max_message_bytes * HARD_FRAME_FACTOR)
@@ -103,7 +103,8 @@ class ZmqTransport(Transport):
     def stop(self) -> None:
         self._stop.set()
         self._wake()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
         self._close_sockets()
         self._wake_r.close()
         self._wake_w.close()
