@@ -50,7 +50,7 @@ def measure(messages: int, lookahead: int, loaded: bool) -> dict:
     control, audio = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve",
                              str(MAPS / "demo.yaml"), "--control-port", str(control),
-                             "--audio-port", str(audio), "--tcp-port", "0",
+                             "--audio-port", str(audio), "--tcp-port", "0", "--web-port", "0",
                              "--ring", f"bench-{uuid.uuid4().hex[:6]}", "--lookahead", str(lookahead)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ)
     try:

@@ -124,7 +124,8 @@ def main() -> int:
     control, audio = free_port(), free_port()
     ring = f"soak-{uuid.uuid4().hex[:6]}"
     cmd = [sys.executable, "-m", "scorewright.cli", "--log-level", "error", "serve", args.map,
-           "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0", "--ring", ring,
+           "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0", "--web-port", "0",
+           "--ring", ring,
            "--backend", args.backend]
     log = tempfile.TemporaryFile()            # a file, not a pipe: a chatty server never blocks
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=os.environ)

@@ -143,12 +143,14 @@ class MusicLink:
 
     # -- server -------------------------------------------------------------------------
     def _start_server(self, lookahead: int) -> str:
-        control, audio = free_port(), free_port()
+        control, audio, web = free_port(), free_port(), free_port()
         self.server = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve", str(MAP),
              "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0",
-             "--lookahead", str(lookahead),
+             "--web-port", str(web), "--lookahead", str(lookahead),
              "--ring", f"game-{uuid.uuid4().hex[:8]}"], stdin=subprocess.DEVNULL)
+        print(f"sample-game: music by `scorewright serve`; watch and shape it live with "
+              f"`scorewright studio --attach http://127.0.0.1:{web}/`", file=sys.stderr)
         return f"tcp://127.0.0.1:{control}"
 
     def _connect(self, address: str) -> Client:

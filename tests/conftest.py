@@ -35,12 +35,12 @@ def write_map(tmp_path):
 
 class ServeProcess:
     def __init__(self, map_path: str, extra: list[str] = ()):
-        self.control, self.audio, self.tcp = free_port(), free_port(), free_port()
+        self.control, self.audio, self.tcp, self.web = free_port(), free_port(), free_port(), free_port()
         self.ring = f"test-{uuid.uuid4().hex[:8]}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "serve", str(map_path),
              "--control-port", str(self.control), "--audio-port", str(self.audio),
-             "--tcp-port", str(self.tcp), "--ring", self.ring, *extra],
+             "--tcp-port", str(self.tcp), "--web-port", str(self.web), "--ring", self.ring, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "COLUMNS": "200"})
 
@@ -51,6 +51,10 @@ class ServeProcess:
     @property
     def audio_addr(self) -> str:
         return f"tcp://127.0.0.1:{self.audio}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web}/"
 
     def wait_ready(self, timeout: float = 30.0, **connect_args):
         try:

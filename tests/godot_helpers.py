@@ -74,6 +74,7 @@ class FixedServer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve", str(self.map_path),
              "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", str(tcp),
+             "--web-port", "0",
              "--ring", self.ring, *self.extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
             env={**os.environ, "COLUMNS": "200"})

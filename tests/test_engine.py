@@ -3,10 +3,11 @@ import time
 import numpy as np
 
 from scorewright.audio import FRAME_SAMPLES
-from scorewright.engine import Engine, PacedStream, fade_out
+from scorewright.engine import Engine, fade_out
 from scorewright.protocol import check
 from scorewright.statemap.director import Director
 from scorewright.statemap.load import load
+from scorewright.stream import PacedStream
 
 from .fakes import ToneBackend
 from .test_director import MAP

@@ -144,7 +144,8 @@ def test_server_killed_and_restarted_clients_recover(serve):
     assert Path(client.status["ring"]).exists()  # a dead writer leaves its ring behind
     restarted = subprocess.Popen(
         [sys.executable, "-m", "scorewright.cli", "serve", str(MAPS / "demo.yaml"), "--control-port",
-         str(srv.control), "--audio-port", str(srv.audio), "--tcp-port", str(srv.tcp), "--ring", srv.ring],
+         str(srv.control), "--audio-port", str(srv.audio), "--tcp-port", str(srv.tcp), "--web-port", "0",
+         "--ring", srv.ring],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30

@@ -331,7 +331,8 @@ def test_hostile_files_at_the_map_and_ring_paths(tmp_path):
         try:
             r = subprocess.run([sys.executable, "-m", "scorewright.cli", "serve", "demo", "--ring", name,
                                 "--control-port", str(free_port()), "--audio-port", str(free_port()),
-                                "--tcp-port", "0"], capture_output=True, text=True, timeout=60)
+                                "--tcp-port", "0", "--web-port", "0"], capture_output=True, text=True,
+                               timeout=60)
             assert r.returncode == 2 and "is not a ring file" in r.stderr, r.stderr
         finally:
             os.rmdir(ring) if kind == "dir" else os.unlink(ring)

@@ -145,6 +145,7 @@ def test_session_reconnects_to_a_restarted_server(core_tests, serve):
         restarted = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "serve", str(MAPS / "demo.yaml"),
              "--control-port", str(srv.control), "--audio-port", str(srv.audio), "--tcp-port", str(srv.tcp),
+             "--web-port", "0",
              "--ring", srv.ring], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out, _ = proc.communicate(timeout=120)
         assert proc.returncode == 0 and "FAIL" not in out, "".join(lines) + out

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .audio import FRAME_SAMPLES
-from .engine import Engine, PacedStream
+from .engine import Engine
 from .prompts import PromptEmbedder
 from .protocol import Message, ProtocolError, decode, encode, error, ok, printable, status_message
+from .stream import PacedStream
 from .transport.base import Inbox, Peer
 
 log = logging.getLogger("scorewright.serve")
@@ -44,6 +45,7 @@ class Dispatcher:
                  status: Callable[[], dict[str, Any]], token: str | None = None) -> None:
         self.engine, self.stream, self.embedder, self.inbox = engine, stream, embedder, inbox
         self.status, self.token = status, token
+        self.studio: Callable[[Peer, Message], dict[str, Any]] | None = None   # studio pages' own
         self.messages = self.errors = 0
         self._throttle = Throttle()
         self._stop = threading.Event()
@@ -80,6 +82,10 @@ class Dispatcher:
                 return status_message(self.status(), msg_id)
             if msg.kind == "prompt" and msg.fields.get("weight", 1.0) > 0:
                 return self._prompt(msg, peer)
+            if msg.kind.startswith("studio."):
+                if self.studio is None or peer.transport != "web":
+                    raise ProtocolError("studio_only", f"'{msg.kind}' comes from a studio page", msg_id)
+                return self.studio(peer, msg)
             return self._applied(msg_id, self.engine.handle(msg)["frame"])
         except ProtocolError as e:
             self.errors += 1

@@ -1,9 +1,8 @@
-"""The engine: frame clock, lookahead, underrun policy and telemetry.
+"""The engine: game messages into the director, frames out of the backend.
 
-`Engine` turns messages into director inputs and frames into audio (unpaced: `render`).
-`PacedStream` runs an Engine against the wall clock for `serve`: a generator thread keeps
-`lookahead` frames ahead of the output, and an output thread publishes one frame every 40 ms
-whether or not generation kept up (a late frame is replaced by a fade-out and counted).
+`Engine` is driven unpaced by `render` and in real time by `stream.PacedStream` (`serve`). It
+records messages at the frame they apply to, replays takes, switches maps at the bar, and
+keeps a failing backend from poisoning later frames.
 """
 
 from __future__ import annotations
@@ -22,15 +21,11 @@ from .backends.base import Backend
 from .conditioning import Conditioning
 from .protocol import Message, ProtocolError
 from .statemap.director import Director, InputError, Marker, boundary
+from .statemap.inspect import inspect
 
 log = logging.getLogger(__name__)
 
 FADE_IN = 240                # samples (5 ms) faded in after silence or an underrun
-MIN_BUDGET_S = 0.012         # generation starts at least this long before its deadline: covers
-                             # a GIL hand-over (switch interval) plus scheduling jitter
-STARTUP_GRACE_S = 0.2        # time for the first frame (caches, first SoundFont voices)
-STALL_S = 0.25               # publishing this late means the process was stopped (SIGSTOP, swap,
-                             # a long GC): the stream skips to the present instead of bursting
 
 
 @dataclass
@@ -41,9 +36,7 @@ class Frame:
     pcm: np.ndarray
     cond: Conditioning | None = None
     markers: list[Marker] = field(default_factory=list)
-
-
-Sink = Callable[[int, Frame], None]   # (stream frame index, frame)
+    inspection: dict | None = None     # the director after this frame (studio), when asked for
 
 
 def fade_out(last: np.ndarray) -> np.ndarray:
@@ -72,6 +65,7 @@ class ScriptItem:
     t: float
     message: Message
     frame: int | None = None
+    embedding: np.ndarray | None = None    # a prompt's, computed ahead (replays in real time)
 
 
 class Engine:
@@ -92,6 +86,10 @@ class Engine:
         self.stream_offset = 0                       # stream frame index - steps (serve skips)
         self._next_director: Director | None = None
         self.backend_faults = 0                      # failed frames (the backend was reset)
+        self.inspect = False                         # attach director snapshots to frames (studio)
+        self._reset_backend = False                  # the generate thread resets it before the next frame
+        self._script: deque[ScriptItem] = deque()    # a replayed take: messages due at their frames
+        self._script_origin = 0
         backend.reset(director.seed)
 
     def handle(self, msg: Message) -> dict:
@@ -99,28 +97,53 @@ class Engine:
         `frame` is the stream index of the first frame generated under it."""
         try:
             with self.lock:
-                d, f = self.director, msg.fields
                 if self.recorder is not None:
                     self.recorder(self.steps, msg)
-                if msg.kind == "set":
-                    d.set_param(f["param"], f["value"])
-                elif msg.kind == "state":
-                    d.set_state(f["group"], f["value"])
-                elif msg.kind == "event":
-                    d.trigger(f["name"])
-                elif msg.kind == "notes":
-                    d.notes(f.get("on", []), f.get("off", []))
-                elif msg.kind == "prompt":   # unpaced (render): embedded here, in frame order
-                    self.director.prompt(self.prompt_name(f), self._embedding_if_needed(f),
-                                         float(f.get("weight", 1.0)))
-                elif msg.kind == "transport":
-                    self._transport(f["cmd"])
-                else:
-                    raise ProtocolError("unsupported", f"'{msg.kind}' is not a game-state message")
+                self._apply(msg)
                 self._received.append(time.perf_counter())
                 return {"frame": self.steps + self.stream_offset}
         except InputError as e:
             raise ProtocolError(e.code, str(e), msg.id) from None
+
+    def _apply(self, msg: Message, embedding: np.ndarray | None = None) -> None:
+        """One game-state message into the director (the lock is held); a prompt's embedding is
+        computed here unless given."""
+        d, f = self.director, msg.fields
+        if msg.kind == "set":
+            d.set_param(f["param"], f["value"])
+        elif msg.kind == "state":
+            d.set_state(f["group"], f["value"])
+        elif msg.kind == "event":
+            d.trigger(f["name"])
+        elif msg.kind == "notes":
+            d.notes(f.get("on", []), f.get("off", []))
+        elif msg.kind == "prompt":   # unpaced (render): embedded here, in frame order
+            if embedding is None:
+                embedding = self._embedding_if_needed(f)
+            d.prompt(self.prompt_name(f), embedding, float(f.get("weight", 1.0)))
+        elif msg.kind == "transport":
+            self._transport(f["cmd"])
+        elif msg.kind in ("override", "release"):
+            kind, name = ("param", f["param"]) if "param" in f else ("state", f["group"])
+            d.override(kind, name, f["value"]) if msg.kind == "override" else d.release(kind, name)
+        else:
+            raise ProtocolError("unsupported", f"'{msg.kind}' is not a game-state message")
+
+    def restart(self, script: Iterable[ScriptItem] = ()) -> int:
+        """Back to the top of the music from the next frame (director and backend), playing
+        `script` (a take: messages at frames counted from here); returns the engine's step
+        count there (frame 0 of a take recorded from now). The script's prompts are embedded
+        first, so the frame clock never waits for them."""
+        script = list(script)
+        for item in script:
+            if item.message.kind == "prompt":
+                item.embedding = self._embedding_if_needed(item.message.fields)
+        with self.lock:
+            self.director.restart()
+            self.paused, self._reset_backend = False, True
+            self._script = deque(sorted(script, key=lambda s: s.frame or 0))
+            self._script_origin = self.steps
+            return self.steps
 
     # -- runtime prompts (serve embeds them off the frame clock: prompts.PromptEmbedder) --
     @staticmethod
@@ -156,7 +179,7 @@ class Engine:
     def _transport(self, cmd: str) -> None:
         if cmd == "play" and self.paused == "stop":
             self.director.restart()
-            self.backend.reset(self.director.seed)
+            self._reset_backend = True
         self.paused = {"play": False, "pause": "pause", "stop": "stop"}[cmd]
 
     def replace_director(self, new: Director) -> None:
@@ -178,6 +201,12 @@ class Engine:
     def step(self, audio: bool = True) -> Frame:
         """Generate the next frame (silence while paused; no audio work with audio=False)."""
         with self.lock:
+            while self._script and (self._script[0].frame or 0) <= self.steps - self._script_origin:
+                item = self._script.popleft()
+                try:
+                    self._apply(item.message, item.embedding)
+                except InputError as e:      # a take recorded against another map version
+                    log.warning("replay: %s", e)
             self.steps += 1
             self._maybe_switch()
             if self.paused:
@@ -186,12 +215,17 @@ class Engine:
                 return Frame(pcm)
             cond = self.director.step()
             markers = self.director.markers
+            inspection = inspect(self.director, cond) if self.inspect else None
             now = time.perf_counter()
             self.apply_ms.extend((now - t) * 1000 for t in self._received)
             self._received.clear()
+            reset, self._reset_backend = self._reset_backend, False
         self.last_cond = cond
+        if reset:
+            self.backend.reset(self.director.seed)
+            self._silent = True
         if not audio:
-            return Frame(silence(), cond, markers)
+            return Frame(silence(), cond, markers, inspection)
         try:
             pcm = self.backend.generate(cond)
             if not np.isfinite(pcm).all():
@@ -202,7 +236,7 @@ class Engine:
         if self._silent:
             pcm, self._silent = fade_in(pcm), False
         self._last_pcm = pcm
-        return Frame(pcm, cond, markers)
+        return Frame(pcm, cond, markers, inspection)
 
     def _recover(self) -> None:
         """After a failed frame: restart the backend's stream, so whatever state broke it does
@@ -240,148 +274,3 @@ class Engine:
                 on_frame(k, frame)
             out[k * FRAME_SAMPLES:(k + 1) * FRAME_SAMPLES] = frame.pcm
         return out[:total]
-
-
-@dataclass
-class StreamStats:
-    frames: int = 0
-    underruns: int = 0
-    sink_errors: int = 0
-    backend_errors: int = 0
-    skipped: int = 0             # frames never published: the stream skipped them after a stall
-    bad_audio: int = 0           # frames whose audio was not finite (replaced by a fade)
-    lookahead_low: int = 1 << 30
-    cost_ms: deque = field(default_factory=lambda: deque(maxlen=250))
-    cost_ms_max: float = 0.0
-
-
-class PacedStream:
-    """Runs an Engine in real time: frame k is published at t0 + (k - lookahead + 1) * 40 ms,
-    so it is due to play (its stream position) at t0 + k * 40 ms. A frame that is late may still
-    go out until `late_deadline`; after that it is replaced by a fade and counted."""
-
-    def __init__(self, engine: Engine, sinks: list[Sink], lookahead: int = 3) -> None:
-        if lookahead < 1:
-            raise ValueError("lookahead must be at least 1 frame")
-        self.engine, self.sinks, self.lookahead = engine, sinks, lookahead
-        self.stats = StreamStats()
-        self._ready: dict[int, np.ndarray] = {}
-        self._cv = threading.Condition()
-        self._stop = threading.Event()
-        self._published = -1           # last frame index handed to the sinks
-        self._generated = -1
-        self.t0 = 0.0
-        self._threads: list[threading.Thread] = []
-
-    def publish_time(self, k: int) -> float:
-        return self.t0 + (k - self.lookahead + 1) * FRAME_SECONDS
-
-    def late_deadline(self, k: int) -> float:
-        """Latest time frame k may still be published: readers keep one frame plus 10 ms."""
-        return max(self.publish_time(k) + 0.005, self.due_time(k) - FRAME_SECONDS - 0.010)
-
-    def due_time(self, k: int) -> float:
-        """perf_counter time at which frame k is due to play."""
-        return self.t0 + k * FRAME_SECONDS
-
-    def due_unix(self, k: int) -> float:
-        """Unix time at which frame k is due to play (what clients compare with their clock)."""
-        return time.time() + (self.due_time(k) - time.perf_counter())
-
-    @property
-    def depth(self) -> int:
-        """Lookahead now: frames generated beyond the one playing."""
-        playing = int((time.perf_counter() - self.t0) // FRAME_SECONDS)
-        return max(0, self._generated - playing)
-
-    def start(self) -> None:
-        self.t0 = time.perf_counter() + (self.lookahead - 1) * FRAME_SECONDS + STARTUP_GRACE_S
-        self._threads = [threading.Thread(target=self._generate_loop, name="sw-generate", daemon=True),
-                         threading.Thread(target=self._output_loop, name="sw-output", daemon=True)]
-        for t in self._threads:
-            t.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        with self._cv:
-            self._cv.notify_all()
-        for t in self._threads:
-            t.join(timeout=2)
-
-    def _budget(self) -> float:
-        costs = self.stats.cost_ms
-        p99 = float(np.percentile(costs, 99)) if len(costs) >= 10 else 10.0
-        return min(FRAME_SECONDS * 0.9, max(MIN_BUDGET_S, (1.5 * p99 + 2.0) / 1000))
-
-    def _generate_loop(self) -> None:
-        k = 0
-        while not self._stop.is_set():
-            with self._cv:
-                k = max(k, self._published + 1)     # frames already filled in are skipped
-            start_at = self.publish_time(k) - self._budget()
-            delay = start_at - time.perf_counter()
-            if delay > 0 and self._stop.wait(delay):
-                break
-            t = time.perf_counter()
-            self.engine.stream_offset = k - self.engine.steps
-            try:
-                frame = self.engine.step()
-            except Exception:   # a backend fault must never stop the stream
-                log.exception("frame %d: generation failed; the frame is faded out", k)
-                self.stats.backend_errors += 1
-                k += 1
-                continue
-            cost = (time.perf_counter() - t) * 1000
-            self.stats.cost_ms.append(cost)
-            if k > self.lookahead:          # the first frames warm caches up
-                self.stats.cost_ms_max = max(self.stats.cost_ms_max, cost)
-            with self._cv:
-                if k > self._published:
-                    self._ready[k] = frame
-                    self._generated = k
-                    self._cv.notify_all()
-            k += 1
-
-    def _output_loop(self) -> None:
-        last = silence()
-        faded = True
-        k = 0
-        while not self._stop.is_set():
-            delay = self.publish_time(k) - time.perf_counter()
-            if delay < -STALL_S:
-                now_k = int((time.perf_counter() - self.t0) / FRAME_SECONDS) + self.lookahead - 1
-                log.warning("the stream stalled for %.2f s; skipping %d frames to the present",
-                            -delay, now_k - k)
-                self.stats.skipped += now_k - k
-                k, faded = now_k, True          # the next frame fades in
-            if delay > 0 and self._stop.wait(delay):
-                break
-            with self._cv:
-                deadline = self.late_deadline(k)
-                while k not in self._ready and not self._stop.is_set():
-                    remaining = deadline - time.perf_counter()
-                    if remaining <= 0:
-                        break
-                    self._cv.wait(remaining)     # a late frame is still fine while audio is buffered
-                frame = self._ready.pop(k, None)
-                self._published = k
-                depth = self._generated - k + self.lookahead - 1
-                for old in [i for i in self._ready if i < k]:
-                    del self._ready[old]
-            if k >= self.lookahead:
-                self.stats.lookahead_low = min(self.stats.lookahead_low, max(depth, 0))
-            if frame is None:
-                self.stats.underruns += 1
-                log.warning("underrun at frame %d: generation fell behind; faded out", k)
-                frame, faded = Frame(silence() if faded else fade_out(last)), True
-            elif faded:
-                frame.pcm, faded = fade_in(frame.pcm), False
-            for sink in self.sinks:
-                try:
-                    sink(k, frame)
-                except Exception:
-                    self.stats.sink_errors += 1
-                    log.exception("audio sink failed at frame %d", k)
-            last = frame.pcm
-            self.stats.frames += 1
-            k += 1

@@ -37,9 +37,20 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
     "prompt": {"text": ((str,), False), "audio": ((bytes,), False), "sr": ((int,), False),
                "weight": (_NUMBER, False), "name": ((str,), False)},
     "transport": {"cmd": ((str,), True)},
+    "override": {"param": ((str,), False), "group": ((str,), False), "value": ((str, int, float), True)},
+    "release": {"param": ((str,), False), "group": ((str,), False)},
     "ping": {},
     "status": {},
+    # the studio's own (web pages only; see studio/service.py)
+    "studio.open": {},
+    "studio.validate": {"text": ((str,), True)},
+    "studio.save": {"text": ((str,), True)},
+    "studio.record": {"cmd": ((str,), True)},
+    "studio.replay": {"take": ((str,), True)},
+    "studio.export": {"take": ((str,), True)},
+    "studio.seed": {"seed": ((int,), True)},
 }
+LONG_TEXT = {("studio.validate", "text"), ("studio.save", "text")}   # a whole map: up to 1 MiB
 TRANSPORT_CMDS = ("play", "stop", "pause")
 
 
@@ -108,7 +119,7 @@ def check(obj: Any) -> Message:
                                 f"{type(value).__name__}", msg_id)
         if isinstance(value, float) and not math.isfinite(value):
             raise ProtocolError("bad_field", f"'{kind}.{name}' must be finite, got {value}", msg_id)
-        if isinstance(value, str) and len(value) > MAX_STRING:
+        if isinstance(value, str) and len(value) > MAX_STRING and (kind, name) not in LONG_TEXT:
             raise ProtocolError("bad_field", f"'{kind}.{name}' is longer than {MAX_STRING} characters",
                                 msg_id)
         fields[name] = value
@@ -124,6 +135,17 @@ def _check_kind(kind: str, f: dict[str, Any], msg_id: Any) -> None:
                     isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 127 for n in notes):
                 raise ProtocolError("bad_field", f"'notes.{key}' must be a list of at most {MAX_NOTES} "
                                     "MIDI note numbers 0-127", msg_id)
+    elif kind in ("override", "release"):
+        if ("param" in f) == ("group" in f):
+            raise ProtocolError("bad_field", f"'{kind}' needs exactly one of 'param' or 'group'", msg_id)
+        if kind == "override" and ("param" in f) != (not isinstance(f["value"], str)):
+            raise ProtocolError("bad_field", "'override.value' must be a number for a param and a "
+                                "string for a state group", msg_id)
+    elif kind == "studio.seed" and not 0 <= f["seed"] < 1 << 32:
+        raise ProtocolError("bad_field", f"'studio.seed.seed' must be 0-{(1 << 32) - 1}", msg_id)
+    elif kind == "studio.record" and f["cmd"] not in ("start", "stop"):
+        raise ProtocolError("bad_field", f"'studio.record.cmd' must be start or stop, got {f['cmd']!r}",
+                            msg_id)
     elif kind == "transport" and f["cmd"] not in TRANSPORT_CMDS:
         raise ProtocolError("bad_field", f"'transport.cmd' must be one of {', '.join(TRANSPORT_CMDS)}, "
                             f"got {f['cmd']!r}", msg_id)

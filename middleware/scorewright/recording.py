@@ -19,7 +19,10 @@ MAGIC = {"scorewright_recording": 1}
 class Recorder:
     """Appends {frame, t, msg} records; flushed per message so a crash loses nothing."""
 
-    def __init__(self, path: str | Path, map_name: str, seed: int) -> None:
+    def __init__(self, path: str | Path, map_name: str, seed: int, origin: int = 0) -> None:
+        """`origin`: the engine's step count at the first frame of the recording (a take
+        recorded from a restart of the music counts its frames from there)."""
+        self.origin = origin
         self._f: BinaryIO = open(path, "wb")
         self._packer = msgpack.Packer(use_bin_type=True)
         self._t0 = time.monotonic()
@@ -33,7 +36,8 @@ class Recorder:
     def __call__(self, frame: int, msg: Message) -> None:
         record = {"type": msg.kind, **msg.fields}
         with self._lock:
-            self._write({"frame": frame, "t": round(time.monotonic() - self._t0, 4), "msg": record})
+            self._write({"frame": frame - self.origin, "t": round(time.monotonic() - self._t0, 4),
+                         "msg": record})
 
     def close(self) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,13 +23,16 @@ import numpy as np
 from . import __version__
 from .audio import CHANNELS, FRAME_SAMPLES, SAMPLE_RATE
 from .dispatch import Dispatcher
-from .engine import Engine, Frame, PacedStream
+from .engine import Engine, Frame
 from .prompts import PromptEmbedder
 from .protocol import audio_header, encode, error, marker_message, status_message
 from .recording import Recorder
+from .stream import PacedStream
+from .studio.service import StudioService
 from .transport.base import Budgets, Inbox, Outgoing, Transport, release_memory
 from .transport.shm import RingTransport
 from .transport.tcp import TcpTransport
+from .transport.web import WebTransport
 from .transport.zmq import ZmqTransport
 
 log = logging.getLogger("scorewright.serve")
@@ -46,6 +50,7 @@ class ServeConfig:
     token: str | None = None
     record: str | None = None       # file to record every game message into
     watch: bool = True              # hot-reload the map when its files change
+    web_port: int | None = 7710     # the studio page (None: off)
     budgets: Budgets = field(default_factory=Budgets)
 
     def check(self) -> None:
@@ -87,8 +92,9 @@ def percentile(values, q: float) -> float:
     return float(np.percentile(np.fromiter(values, float), q)) if len(values) else 0.0
 
 
-def default_transports(config: ServeConfig) -> list[Transport]:
-    """ZMQ, framed TCP (unless port 0) and the ring (unless 'none'), as the config says."""
+def default_transports(config: ServeConfig, studio_files: Path | None = None) -> list[Transport]:
+    """ZMQ, framed TCP (unless off), the ring (unless off) and the studio page (unless off, or
+    its port is taken: then with a warning), as the config says."""
     made: list[Transport] = []
     try:
         made.append(ZmqTransport(config.host, config.control_port, config.audio_port, config.budgets,
@@ -97,6 +103,13 @@ def default_transports(config: ServeConfig) -> list[Transport]:
             made.append(TcpTransport(config.host, config.tcp_port, config.budgets, config.token))
         if config.ring:
             made.append(RingTransport(config.ring, config.ring_seconds))
+        if config.web_port is not None:
+            try:
+                made.append(WebTransport(config.host, config.web_port, config.budgets, config.token,
+                                         files=studio_files))
+            except OSError as e:          # the game's music matters more than the studio page
+                log.warning("studio page off: cannot listen on %s:%d (%s); pick another with "
+                            "--web-port", config.host, config.web_port, e)
     except BaseException:
         for t in made:
             t.stop()
@@ -111,12 +124,14 @@ class Server:
                  transports: list[Transport] | None = None) -> None:
         config.check()
         self.engine, self.config = engine, config
-        self.transports = default_transports(config) if transports is None else transports
+        self.studio = StudioService(engine, engine.backend.name, self._push_web)
+        self.transports = default_transports(config, self.studio.takes) if transports is None else transports
         self.stream = PacedStream(engine, [self._publish], config.lookahead)
         self.inbox = Inbox(config.budgets.pending_messages)
         self.embedder = PromptEmbedder(engine)
         self.dispatcher = Dispatcher(engine, self.stream, self.embedder, self.inbox, self.status,
                                      config.token)
+        self.dispatcher.studio = self.studio.handle
         self.map_error: str | None = None
         self._watcher = MapWatcher(engine.director.map.files) if config.watch else None
         self.recorder = Recorder(config.record, engine.director.map.name, engine.director.seed) \
@@ -144,6 +159,7 @@ class Server:
         self.stream.stop()
         self.dispatcher.stop()
         self.embedder.stop()
+        self.studio.close()
         for t in self.transports:
             t.stop()
         if self.recorder:
@@ -176,9 +192,10 @@ class Server:
         out = Outgoing(k, frame.pcm, audio_header(k, pos, len(frame.pcm), due),
                        [marker_message(m.kind, m.name, pos + m.offset, m.beat, m.bar,
                                        due + m.offset / SAMPLE_RATE) for m in frame.markers],
-                       encode(status_message(self.status())) if k % 25 == 0 else None)
+                       encode(status_message(self.status())) if k % 25 == 0 else None, frame.inspection)
         for t in self.transports:
             t.publish(out)
+        self.engine.inspect = any(t.wants_inspection() for t in self.transports)
 
     def push(self, message: dict[str, Any]) -> None:
         """An unsolicited message to every authorized client of every transport."""
@@ -186,11 +203,17 @@ class Server:
         for t in self.transports:
             t.push(payload)
 
+    def _push_web(self, message: dict[str, Any]) -> None:
+        """A message for studio pages only."""
+        if (web := self.transport("web")) is not None:
+            web.push(encode(message))
+
     # -- map edits (main thread) -----------------------------------------------------------
     def reload_if_changed(self) -> None:
         """Hot reload: a good edit switches at the next bar, a bad one keeps the running map."""
         if self._watcher is None or not self._watcher.changed():
             return
+        self._map_file_changed()
         from .session import make_director
         from .statemap.load import MapError, load
         path = self.engine.director.map.path
@@ -212,6 +235,16 @@ class Server:
         self.engine.replace_director(director)
         log.info("map %s changed: the new version starts at the next bar", path)
         self.push(status_message(self.status(), reloaded=True))
+
+    def _map_file_changed(self) -> None:
+        """Studio pages show an edit made anywhere (their own save, or another editor)."""
+        try:
+            text = self.studio.map_text()
+        except Exception as e:     # deleted, or replaced by something that is not a map file
+            text = None
+            log.info("studio: the map file cannot be read: %s", e)
+        if text is not None:
+            self._push_web({"type": "studio.file", "text": text, "problems": self.studio.problems(text)})
 
     # -- telemetry -------------------------------------------------------------------------
     def clients(self) -> int:

@@ -53,6 +53,8 @@ class Director:
         self.rules = Rules(smap)
         self.stingers = Stingers(smap)
         self.notes_in = Notes()
+        self.overrides: dict[str, dict[str, float | str]] = {"param": {}, "state": {}}
+        self._held_back: dict[str, dict[str, float | str]] = {"param": {}, "state": {}}
         self._base_gen = {**GENERATION_DEFAULTS, **backend.generation_defaults,
                           **{k: v for k, v in vars(smap.generation).items() if v is not None}}
         self._bad_frames = 0
@@ -109,6 +111,8 @@ class Director:
         self.stingers.reset()
         self.notes_in.reset()
         self.styles.clear_prompts()
+        self.overrides = {"param": {}, "state": {}}
+        self._held_back = {"param": {}, "state": {}}
         self._last_style: np.ndarray | None = None
 
     def adopt(self, old: Director) -> None:
@@ -125,9 +129,22 @@ class Director:
 
     # -- inputs from the game ------------------------------------------------------------
     def set_param(self, name: str, value: float) -> None:
-        self._params.set(name, value)
+        """The game sets a param (kept aside while a designer overrides it)."""
+        v = self._params.check(name, value)
+        if name in self.overrides["param"]:
+            self._held_back["param"][name] = v
+        else:
+            self._params.targets[name] = v
 
     def set_state(self, group: str, value: str) -> None:
+        """The game sets a state (kept aside while a designer overrides it)."""
+        self._check_state(group, value)
+        if group in self.overrides["state"]:
+            self._held_back["state"][group] = value
+        else:
+            self._apply_state(group, value)
+
+    def _check_state(self, group: str, value: str) -> None:
         values = self.map.states.get(group)
         if values is None:
             raise InputError("unknown_state", f"unknown state group '{group}'; this map has: "
@@ -135,9 +152,36 @@ class Director:
         if value not in values:
             raise InputError("bad_value", f"state '{group}' has no value {value!r}; expected one of: "
                              f"{', '.join(values)}")
+
+    def _apply_state(self, group: str, value: str) -> None:
         if self.states[group] != value:
             self.states[group] = value
             self._state_since[group] = self.clock.frame
+
+    def override(self, kind: str, name: str, value: float | str) -> None:
+        """A designer pins a param or state (the studio, attached to a live game): the game's
+        own values for it are kept aside until `release`."""
+        if kind == "param":
+            v = self._params.check(name, value)
+            if name not in self.overrides["param"]:
+                self._held_back["param"][name] = self._params.targets[name]
+            self.overrides["param"][name] = self._params.targets[name] = v
+        else:
+            self._check_state(name, value)
+            if name not in self.overrides["state"]:
+                self._held_back["state"][name] = self.states[name]
+            self.overrides["state"][name] = value
+            self._apply_state(name, value)
+
+    def release(self, kind: str, name: str) -> None:
+        """The game's latest value for an overridden param or state applies again."""
+        if self.overrides[kind].pop(name, None) is None:
+            raise InputError("not_overridden", f"{kind} '{name}' is not overridden")
+        game = self._held_back[kind].pop(name)
+        if kind == "param":
+            self._params.targets[name] = game
+        else:
+            self._apply_state(name, game)
 
     def trigger(self, event: str) -> bool:
         """Fire an event; returns False when a stinger ignored it (cooldown)."""

@@ -36,14 +36,18 @@ class Params:
         self.values = {n: apply_curve(self.specs[n], v) for n, v in self.raw.items()}
         self.targets = dict(self.raw)
 
-    def set(self, name: str, value: float) -> None:
+    def check(self, name: str, value: float) -> float:
+        """The value a param would take (clamped to its range); raises InputError."""
         p = self.specs.get(name)
         if p is None:
             raise InputError("unknown_param", f"unknown param '{name}'; this map has: "
                              f"{', '.join(self.specs) or 'no params'}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError("bad_value", f"param '{name}' needs a finite number, got {value!r}")
-        self.targets[name] = min(max(float(value), p.min), p.max)
+        return min(max(float(value), p.min), p.max)
+
+    def set(self, name: str, value: float) -> None:
+        self.targets[name] = self.check(name, value)
 
     def smooth(self) -> None:
         """One frame of smoothing (attack/release time constants, then the slew limit)."""

@@ -33,7 +33,7 @@ class Stingers:
     def reset(self) -> None:
         self.playing: Playing | None = None
         self.pending: Stinger | None = None
-        self._last_start: dict[str, int] = {}    # event -> frame it was last triggered
+        self.last_start: dict[str, int] = {}    # event -> frame it was last triggered
 
     def trigger(self, event: str, frame: int) -> bool:
         """Fire an event; returns False when a stinger ignored it (cooldown)."""
@@ -43,12 +43,12 @@ class Stingers:
         s = self.map.stingers.get(event)
         if s is None:
             return True
-        last = self._last_start.get(event)
+        last = self.last_start.get(event)
         if last is not None and (frame - last) * FRAME_SECONDS * 1000 < s.cooldown_ms:
             self.ignored += 1
             return False
         self.pending = s
-        self._last_start[event] = frame
+        self.last_start[event] = frame
         return True
 
     def apply(self, weights: dict[str, float], clock: Clock,

@@ -127,6 +127,7 @@ class Outgoing:
     header: dict[str, Any]         # protocol.audio_header
     markers: list[bytes] = field(default_factory=list)    # encoded protocol.marker_message
     telemetry: bytes | None = None                        # encoded status, once a second
+    inspection: dict[str, Any] | None = None              # the director after this frame (studio)
 
     @cached_property
     def pcm_bytes(self) -> bytes:
@@ -161,6 +162,10 @@ class Transport(abc.ABC):
 
     def clients(self) -> int:
         return 0
+
+    def wants_inspection(self) -> bool:
+        """Do its peers want the director's snapshot with each frame (the studio)?"""
+        return False
 
     def stats(self) -> dict[str, Any]:
         return {}
