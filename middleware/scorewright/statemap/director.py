@@ -54,7 +54,7 @@ class Director:
         self.stingers = Stingers(smap)
         self.notes_in = Notes()
         self._base_gen = {**GENERATION_DEFAULTS, **backend.generation_defaults,
-                          **{k: v for k, v in vars(smap.generation).items() if v is not None}}
+                          **smap.generation.values()}
         self._bad_frames = 0
         self.restart()
 

@@ -13,7 +13,7 @@ import torch
 
 from ...conditioning import Conditioning, unit
 from ..base import Backend
-from . import models, tokens
+from . import models, profiles, tokens
 from .musiccoca import MusicCoCa
 from .sampler import Sampler, SamplingParams
 from .weights import CheckpointError, load_depthformer, load_spectrostream, load_spectrostream_encoder
@@ -36,9 +36,8 @@ class MRT2Backend(Backend):
 
     name = "mrt2"
     style_dim = 768
-    # what the official real-time runner plays with (maps' `generation:` settings override these)
-    generation_defaults = {"temperature": 1.3, "top_k": 40,
-                           "cfg_style": 3.0, "cfg_notes": 5.0, "cfg_drums": 1.0}
+    # the official C++ runtime's own defaults (profiles.ENGINE); maps' `generation:` overrides them
+    generation_defaults = profiles.ENGINE
 
     def __init__(self, size: str = "small", seed: int = 0, device: str | None = None,
                  dtype: str | None = None,

@@ -23,8 +23,10 @@ BRANCHES = ("full", "style_masked", "notes_masked")
 
 @dataclass
 class SamplingParams:
-    temperature: float = 1.3
-    top_k: int = 40
+    """Per-frame sampling settings (defaults: the official C++ runtime's, profiles.ENGINE)."""
+
+    temperature: float = 1.0
+    top_k: int = 100
     cfg_style: float = 3.0
     cfg_notes: float = 5.0
 
