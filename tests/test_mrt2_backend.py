@@ -23,7 +23,7 @@ from scorewright.session import make_director  # noqa: E402
 from scorewright.statemap.load import load  # noqa: E402
 
 from .mrt2_helpers import CODEC, write_tiny_checkpoint  # noqa: E402
-from .tolerance import unit_norm_bound  # noqa: E402
+from .tolerance import rounding_bound  # noqa: E402
 
 
 class HashStyle:
@@ -61,7 +61,23 @@ def test_frames_out_of_the_backend_protocol(backend):
     out = backend.generate(cond(backend), n_frames=5)
     assert out.shape == (5 * 1920, 2) and out.dtype == np.float32 and np.isfinite(out).all()
     assert np.abs(out[:1920]).max() == 0 and np.abs(out[1920:]).max() > 0   # the codec's 40 ms lookahead
-    assert abs(np.linalg.norm(backend.embed_text("x")) - 1.0) <= unit_norm_bound(768)
+
+
+def test_styles_blend_by_the_official_rule(backend):
+    """Embeddings as MusicCoCa gives them, blended as the C++ runtime does: weights > 0 normalised
+    to sum 1, a float32 weighted sum, no renormalisation (the quantiser reads magnitudes)."""
+    raw = HashStyle().embed_text("dark ambient drones")
+    assert np.array_equal(backend.embed_text("dark ambient drones"), raw)
+    assert np.array_equal(backend.style_vector(raw), raw)
+    a, b = (v / np.linalg.norm(v) for v in (raw, HashStyle().embed_text("bright marimba")))
+    vectors = np.stack([a, b, 3 * a]).astype(np.float32)
+    mixed = backend.blend(vectors, np.array([1.0, 3.0, 0.0], np.float32))
+    expect = 0.25 * a.astype(np.float64) + 0.75 * b
+    # two float32 products and a sum per element, of magnitude <= max |a|, |b|
+    assert np.abs(mixed - expect).max() <= rounding_bound(max(np.abs(a).max(), np.abs(b).max()), 3)
+    assert np.linalg.norm(mixed) < 0.9                    # a mean of two unit vectors is shorter
+    assert np.array_equal(backend.blend(vectors[:1], np.ones(1, np.float32)), a)
+    assert np.array_equal(backend.blend(vectors, np.array([2.0, 0.0, 0.0], np.float32)), a)
 
 
 def test_seeds_reproduce_and_conditioning_reaches_the_model(backend):
@@ -141,8 +157,14 @@ def test_streams_start_from_silence_when_the_encoder_is_there(models_root, tmp_p
 
 
 def test_models_download_fetches_the_official_files_into_the_layout(tmp_path, monkeypatch):
-    """No network here: huggingface_hub's downloader is replaced by one that records the call."""
+    """No network here: huggingface_hub's listing and downloader are replaced by ones that serve a
+    made-up listing of the repo and record what is asked."""
     hub = pytest.importorskip("huggingface_hub")
+    listing = ["README.md", "checkpoints/mrt2_small.safetensors", "checkpoints/mrt2_base.safetensors",
+               "models/mrt2_base/mrt2_base.mlxfn"]
+    listing += [f"resources/musiccoca/{f}" for f in (*models.MUSICCOCA_FILES, models.MAPPER)]
+    listing += [f"resources/spectrostream/{f}" for f in ("encoder.safetensors", "decoder.safetensors",
+                                                         "spectrostream_encoder.mlxfn")]
     asked = []
 
     def fake_download(repo_id, filename, local_dir):
@@ -152,10 +174,15 @@ def test_models_download_fetches_the_official_files_into_the_layout(tmp_path, mo
         path.write_bytes(b"x")
         return str(path)
 
+    monkeypatch.setattr(hub.HfApi, "list_repo_files", lambda self, repo_id: listing)
     monkeypatch.setattr(hub, "hf_hub_download", fake_download)
     monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path))
     assert main(["models", "download", "base"]) == 0
     assert {r for r, _ in asked} == {"google/magenta-realtime-2"}
-    names = {f for _, f in asked}
-    assert "checkpoints/mrt2_base.safetensors" in names and "resources/musiccoca/spm.model" in names
+    # what `mrt models init` fetches (every file of the two resource folders) + the checkpoint
+    assert sorted(f for _, f in asked) == sorted(n for n in listing if n.startswith("resources/")
+                                                 or n == "checkpoints/mrt2_base.safetensors")
     assert all(s.present for s in models.status("base", tmp_path))   # where the loader looks
+    listing.remove("resources/musiccoca/spm.model")
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path / "again"))
+    assert main(["models", "download", "small"]) == 2                 # the hub lacks a file we need

@@ -29,12 +29,27 @@ def mc():
 
 
 def test_text_embeddings(mc):
+    assert mc.use_mapper                                              # mapper.tflite is in the folder
     a, b = mc.embed_text("soft piano"), mc.embed_text("driving orchestral percussion")
     assert a.shape == (768,) and a.dtype == np.float32 and np.isfinite(a).all()
-    assert abs(np.linalg.norm(a) - 1.0) <= unit_norm_bound(len(a))
+    assert abs(np.linalg.norm(a) - 1.0) <= unit_norm_bound(len(a))    # the mapper's output, L2-normalised
     assert not np.allclose(a, b)
     assert np.array_equal(mc.embed_text("Soft Piano"), a)          # prompts are lower-cased
     assert np.isfinite(mc.embed_text("epic " * 400)).all()          # long prompts are truncated
+    plain = MusicCoCa(TINY, use_mapper=False).embed_text("soft piano")
+    assert not np.allclose(plain, a)
+
+
+def test_the_mapper_is_optional_and_checked(tmp_path):
+    folder = tmp_path / "musiccoca"
+    shutil.copytree(TINY, folder)
+    (folder / models.MAPPER).unlink()
+    assert not MusicCoCa(folder).use_mapper                          # absent: text goes unmapped
+    with pytest.raises(models.ModelsMissing, match="mapper.tflite"):
+        MusicCoCa(folder, use_mapper=True)
+    shutil.copy(folder / "text_encoder.tflite", folder / models.MAPPER)
+    with pytest.raises(RuntimeError, match="mapper.tflite: expected two 768-float inputs"):
+        MusicCoCa(folder).embed_text("soft piano")
 
 
 def test_audio_embeddings_and_tokens(mc):
@@ -47,6 +62,23 @@ def test_audio_embeddings_and_tokens(mc):
     tok = mc.tokenize(e)
     assert tok.shape == (12,) and tok.min() >= 0 and tok.max() < 1024
     assert np.array_equal(mc.tokenize(e), tok)
+
+
+def test_models_verify_checks_the_mapper(models_root, monkeypatch, capsys):
+    from scorewright.cli import console
+    monkeypatch.setattr(console, "width", 300)
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(models_root))
+    main(["models", "verify", "small"])      # (fails: the tiny checkpoint is not mrt2_small)
+    line = next(r for r in capsys.readouterr().err.splitlines() if models.MAPPER in r)
+    assert "ok" in line
+    mapper = models.musiccoca_dir(models_root) / models.MAPPER
+    good = mapper.read_bytes()
+    try:
+        mapper.write_bytes((models.musiccoca_dir(models_root) / "text_encoder.tflite").read_bytes())
+        assert main(["models", "verify", "small"]) == 1
+        assert "expected two 768-float inputs" in capsys.readouterr().err
+    finally:
+        mapper.write_bytes(good)
 
 
 def test_resample_keeps_the_pitch():

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ...conditioning import Conditioning, unit
+from ...conditioning import Conditioning
 from ..base import Backend
 from . import models, profiles, tokens
 from .musiccoca import MusicCoCa
@@ -67,19 +67,40 @@ class MRT2Backend(Backend):
             self.generate(Conditioning(style=np.zeros(self.style_dim, np.float32)), 2)
             self.reset(seed)
 
-    # -- style space (MusicCoCa) --
+    # -- style space (MusicCoCa), as the official runtime uses it --
 
     def embed_text(self, text: str) -> np.ndarray:
-        return unit(np.asarray(self.style_model.embed_text(text), np.float32))
+        """MusicCoCa's text embedding as it comes (through the mapper where mapper.tflite is
+        there, which leaves it unit length); the quantiser reads magnitudes, so no renormalising."""
+        return np.asarray(self.style_model.embed_text(text), np.float32)
 
     def embed_audio(self, pcm: np.ndarray, sr: int) -> np.ndarray:
-        return unit(np.asarray(self.style_model.embed_audio(pcm, sr), np.float32))
+        """MusicCoCa's audio embedding as it comes (the official code does not normalise it)."""
+        return np.asarray(self.style_model.embed_audio(pcm, sr), np.float32)
+
+    def style_vector(self, embedding: np.ndarray) -> np.ndarray:
+        """Styles enter blends as they are (official rule: no normalisation)."""
+        return np.asarray(embedding, np.float32)
+
+    def blend(self, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The C++ runtime's blend: the styles with weight > 0, each times weight / sum of
+        weights, added in order in float32; not renormalised."""
+        keep = [i for i, w in enumerate(np.asarray(weights, np.float32)) if w > 0]
+        w = np.asarray(weights, np.float32)[keep]
+        total = np.float32(0)
+        for x in w:
+            total = np.float32(total + x)
+        acc = np.zeros(vectors.shape[1], np.float32)
+        for x, v in zip(w, np.asarray(vectors, np.float32)[keep], strict=True):
+            acc += np.float32(x / total) * v
+        return acc
 
     def style_tokens(self, style: np.ndarray) -> np.ndarray | None:
-        """RVQ tokens of a blended style (cached: blends repeat from frame to frame)."""
+        """RVQ tokens of a blended style (cached by its exact value: blends repeat from frame
+        to frame)."""
         if not np.any(style):
             return None
-        key = np.round(style, 4).astype(np.float32).tobytes()
+        key = np.asarray(style, np.float32).tobytes()
         if key not in self._tokens:
             self._tokens[key] = np.asarray(self.style_model.tokenize(style), np.int64)
             if len(self._tokens) > 512:
