@@ -50,14 +50,18 @@ def test_streaming_matches_teacher_forced_pass_beyond_the_window(model):
             assert (step[:, level] - ref).abs().max() <= tol, (i, level)
 
 
-def test_prefill_is_the_teacher_forced_history(model):
-    cond, codes = random_cond(1, 8), random_codes(1, 8)
+def test_prefill_is_the_official_forced_token_history(model):
+    """prefill(codes[0..7]): frames 0..6 enter the caches as inputs and frame 7 is left as the
+    previous frame; the start frame never enters them (the official forced-token prefill)."""
+    cond, codes = random_cond(1, 9), random_codes(1, 9)
     a, b = Sampler(model, guidance=False), Sampler(model, guidance=False)
-    a.prefill(cond[:, :7], codes[0, :7])
-    for i in range(7):
-        b.teacher_forced_logits(cond[:, i], codes[:, i])
-    assert torch.equal(a.teacher_forced_logits(cond[:, 7], codes[:, 7]),
-                       b.teacher_forced_logits(cond[:, 7], codes[:, 7]))
+    a.prefill(cond[:, :7], codes[0, :8])
+    b._set_prev(codes[:, 0] + model.level_offsets)
+    for i in range(7):                    # teacher forcing sets the previous frame to the frame given
+        b.teacher_forced_logits(cond[:, i], codes[:, i + 1])
+    assert int(a.state["step"]) == 7 and torch.equal(a.state["prev"], b.state["prev"])
+    assert torch.equal(a.teacher_forced_logits(cond[:, 8], codes[:, 8]),
+                       b.teacher_forced_logits(cond[:, 8], codes[:, 8]))
 
 
 def run(s, cond, n, params=None):
