@@ -13,7 +13,7 @@ import torch
 
 from ...conditioning import Conditioning
 from ..base import Backend
-from . import models, profiles, start, tokens
+from . import models, musiccoca, profiles, start, tokens
 from .musiccoca import MusicCoCa
 from .sampler import Sampler, SamplingParams
 from .weights import load_depthformer, load_spectrostream, load_spectrostream_encoder
@@ -95,17 +95,9 @@ class MRT2Backend(Backend):
         return np.asarray(embedding, np.float32)
 
     def blend(self, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """The C++ runtime's blend: the styles with weight > 0, each times weight / sum of
-        weights, added in order in float32; not renormalised."""
-        keep = [i for i, w in enumerate(np.asarray(weights, np.float32)) if w > 0]
-        w = np.asarray(weights, np.float32)[keep]
-        total = np.float32(0)
-        for x in w:
-            total = np.float32(total + x)
-        acc = np.zeros(vectors.shape[1], np.float32)
-        for x, v in zip(w, np.asarray(vectors, np.float32)[keep], strict=True):
-            acc += np.float32(x / total) * v
-        return acc
+        """The C++ runtime's blend (musiccoca.blend): weights > 0 normalised to sum 1, a float32
+        weighted sum, not renormalised."""
+        return musiccoca.blend(vectors, weights)
 
     def style_tokens(self, style: np.ndarray) -> np.ndarray | None:
         """RVQ tokens of a blended style (cached by its exact value: blends repeat from frame

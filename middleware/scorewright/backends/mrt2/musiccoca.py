@@ -40,6 +40,20 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return resampy.resample(x, sr_in, sr_out, axis=-1).astype(np.float32)
 
 
+def blend(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The C++ runtime's blend of embeddings [n, 768] by weights [n]: those with weight > 0,
+    each times weight / (sum of those weights), added in order in float32; not renormalised."""
+    w = np.asarray(weights, np.float32)
+    keep = [i for i, x in enumerate(w) if x > 0]
+    total = np.float32(0)
+    for i in keep:
+        total = np.float32(total + w[i])
+    acc = np.zeros(np.shape(vectors)[1], np.float32)
+    for i in keep:
+        acc += np.float32(w[i] / total) * np.asarray(vectors[i], np.float32)
+    return acc
+
+
 def open_interpreter(path: Path):
     """A LiteRT interpreter for one .tflite file, tensors allocated."""
     try:

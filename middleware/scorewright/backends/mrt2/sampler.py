@@ -2,9 +2,9 @@
 
 All state lives in preallocated tensors updated in place (ring-buffer KV caches, the previous frame,
 the step counter), so a whole step can be captured once as a CUDA graph and replayed. Guidance runs
-the guided branches in one batch, as the official C++ runner does: [full, style masked, notes
-masked]; per level, logits = full + sum_i w_i * (full - masked_i), and the token sampled from them
-feeds every branch.
+the guided branches in one batch, as the official runtime does: [full, style masked, notes
+masked]; per level, logits = full + sum_i w_i * (full - masked_i), then top-k, then argmax of
+logits + temperature * Gumbel noise, and the token sampled feeds every branch.
 """
 
 from __future__ import annotations
@@ -190,11 +190,15 @@ class Sampler:
         return torch.stack(all_logits, dim=1) if forced is not None else None
 
     def _guide(self, logits: torch.Tensor) -> torch.Tensor:
+        """full + w_style * (full - style_masked) + w_notes * (full - notes_masked), added in
+        that order (as the official sampler does)."""
         if self.g == 1:
             return logits
         branches = logits.view(self.g, self.b, -1)
-        full = branches[0]
-        return full + (self.scales[:, None, None] * (full - branches[1:])).sum(0)
+        full = guided = branches[0]
+        for i in range(1, self.g):
+            guided = guided + self.scales[i - 1] * (full - branches[i])
+        return guided
 
     def _sample(self, logits: torch.Tensor, level: int) -> torch.Tensor:
         """Top-k, then argmax of logits + temperature * Gumbel noise."""
