@@ -208,6 +208,7 @@ def main() -> None:
         import mrt2_runtime_fixtures as R
         runtime_rng = np.random.default_rng(1)
         out = R.conditioning_grid(runtime_rng)
+        out["cond/encoded"] = R.encoded(model, params, out["cond/ids"])
         out.update(R.sampler_runs(model, params, tiny_model_class()(), CODEBOOK, runtime_rng))
         out.update(R.musiccoca(runtime_rng))
         save(RUNTIME_OUT, out, {"depthformer_weights_sha256": checksum, "official": OFFICIAL})

@@ -5,7 +5,8 @@ called, not re-implemented, except where the official rule exists only in C++ (s
 
 - cond/*: the 144 conditioning ids from `MagentaRT2System._build_conditioning` (with its
   `discretize_cfg`) over a grid of guidance scales, note states, drums and style tokens, and the
-  two negatives as the official .mlxfn wrapper builds them (the masked modality as -1);
+  two negatives as the official .mlxfn wrapper builds them (the masked modality as -1); and the
+  tiny parity model's conditioning encoder output for all of them;
 - sampler/*: the tiny parity depthformer streamed by the official JAX sampler with guidance
   (3 branches), top-k and temperature, from the start state, with `jax.random.gumbel` replaced by
   given noise, so both sides sample from the same Gumbel draws;
@@ -83,6 +84,17 @@ def conditioning_grid(rng: np.random.Generator) -> dict:
             "cond/drums": np.array([r[2] for r in rows], np.int32),
             "cond/scales": np.array([r[3] for r in rows], np.float64),
             "cond/ids": ids, "cond/ids_6_levels": coarse}
+
+
+def encoded(model, params, ids: np.ndarray) -> np.ndarray:
+    """The official conditioning encoder's output for ids [..., 144] (the parity model's), so the
+    top guidance bins' overflow into the next channel's rows is compared too."""
+    import jax.numpy as jnp
+    import sequence_layers.jax as sl
+    flat = ids.reshape(1, -1, ids.shape[-1]).astype(np.int32)
+    x = sl.Sequence(jnp.asarray(flat), jnp.ones(flat.shape[:2], bool))
+    out = model.apply(params, x, method=lambda m, v: m.encoder.body.layer(v, training=False))
+    return np.asarray(out.values, np.float32).reshape(*ids.shape[:-1], -1)
 
 
 @contextlib.contextmanager

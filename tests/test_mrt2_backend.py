@@ -70,6 +70,8 @@ def test_styles_blend_by_the_official_rule(backend):
     to sum 1, a float32 weighted sum, no renormalisation (the quantiser reads magnitudes)."""
     raw = HashStyle().embed_text("dark ambient drones")
     assert np.array_equal(backend.embed_text("dark ambient drones"), raw)
+    pcm = np.zeros((4800, 2), np.float32)
+    assert np.array_equal(backend.embed_audio(pcm, 48_000), HashStyle().embed_audio(pcm, 48_000))
     assert np.array_equal(backend.style_vector(raw), raw)
     a, b = (v / np.linalg.norm(v) for v in (raw, HashStyle().embed_text("bright marimba")))
     vectors = np.stack([a, b, 3 * a]).astype(np.float32)

@@ -68,6 +68,18 @@ def test_conditioning_ids_match_the_official_builder(ref):
         assert np.array_equal(tokens.encode(c, onsets="unmask"), r["cond/ids_6_levels"][i]), i
 
 
+def test_the_encoder_reads_every_id_as_the_official_one_does(ref, model):
+    """All 120 branches of the grid, the top guidance bins (ids 47 and 15, past their tables'
+    ends) included, through the parity model's conditioning encoder."""
+    r = ref[0]
+    ids = torch.from_numpy(r["cond/ids"]).long()
+    assert (ids[..., 141:143] == 47).any() and (ids[..., 143] == 15).any()
+    with torch.no_grad():
+        ours = model.encoder(ids)
+    expect = torch.from_numpy(r["cond/encoded"])
+    assert (ours - expect).abs().max() <= rounding_bound(float(expect.abs().max()), depthformer_depth(model))
+
+
 def robust_argmax(guided: torch.Tensor, noise: torch.Tensor, temperature: float, k: int, err: float) -> int:
     """Our sample of one level if no logit error up to `err` could change it, else -1: it must be
     in the official top-k for sure and beat every code that might be in it by > 2 x error."""
