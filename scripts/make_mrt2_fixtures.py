@@ -1,10 +1,14 @@
-"""Build the MRT2 parity fixtures from the official JAX implementation (magenta-rt[jax]).
+"""Build the MRT2 fixtures from the official implementation (magenta-rt[jax]==2.0.3, = tag v2.0.3).
 
-    python scripts/make_mrt2_fixtures.py            # writes tests/fixtures/mrt2_parity.safetensors
+    python scripts/make_mrt2_fixtures.py                  # both files
+    python scripts/make_mrt2_fixtures.py runtime          # only tests/fixtures/mrt2_runtime.safetensors
+    python scripts/make_mrt2_fixtures.py parity           # only tests/fixtures/mrt2_parity.safetensors
 
 Needs `magenta_rt.jax`; when this Python lacks it, the script makes a virtual environment
-(.venv-mrt2-fixtures, ~1.2 GB, about a minute), installs magenta-rt[jax] there and re-runs itself.
-Everything runs on CPU with random weights in tiny shapes; nothing is downloaded but packages.
+(.venv-mrt2-fixtures, ~1.2 GB, a few minutes), installs magenta-rt[jax]==2.0.3 there and re-runs
+itself. Everything runs on CPU with random weights in tiny shapes; nothing is downloaded but
+packages. The runtime file (scripts/mrt2_runtime_fixtures.py) streams the same tiny depthformer
+as the parity file (its weights are rebuilt from the same seeds; a checksum ties the two files).
 
 The file holds, in the official checkpoint layout (params/depthformer/..., params/soundstream/...):
 the random weights (perturbed so that norm scales, per-dim scales and sinks all matter), the
@@ -26,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "mrt2_parity.safetensors"
+RUNTIME_OUT = ROOT / "tests" / "fixtures" / "mrt2_runtime.safetensors"
+OFFICIAL = "magenta-rt[jax]==2.0.3"
 VENV = ROOT / ".venv-mrt2-fixtures"
 T, B, CODEBOOK, SS_FRAMES = 9, 2, 64, 5
 
@@ -40,7 +46,7 @@ def ensure_jax() -> None:
         if not py.exists():
             print(f"creating {VENV} with magenta-rt[jax] ...", flush=True)
             subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-            subprocess.check_call([str(py), "-m", "pip", "install", "-q", "magenta-rt[jax]", "safetensors"])
+            subprocess.check_call([str(py), "-m", "pip", "install", "-q", OFFICIAL, "safetensors"])
         env = dict(os.environ, MRT2_FIXTURES_CHILD="1")
         sys.exit(subprocess.call([str(py), __file__, *sys.argv[1:]], env=env))
 
@@ -87,7 +93,19 @@ def flat(params, prefix: str) -> dict:
             for k, v in traverse_util.flatten_dict(params, sep="/").items()}
 
 
-def depthformer_fixture(rng) -> tuple[dict, dict]:
+def weights_checksum(weights: dict) -> str:
+    """sha256 over the depthformer weights (names and float32 bytes, sorted by name)."""
+    import hashlib
+
+    import numpy as np
+    h = hashlib.sha256()
+    for k in sorted(weights):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(weights[k], np.float32).tobytes())
+    return h.hexdigest()
+
+
+def depthformer_fixture(rng) -> tuple[dict, dict, object, dict]:
     import flax.linen as fnn
     import jax
     import jax.numpy as jnp
@@ -122,7 +140,7 @@ def depthformer_fixture(rng) -> tuple[dict, dict]:
                 depth=dict(num_layers=2, d_model=40, d_ff=80, num_heads=2, head_dim=16), horizon=4,
                 num_sinks=1, logit_soft_cap=30.0, rvq_levels=12, codebook=CODEBOOK, musiccoca_dim=24,
                 name="mrt2_parity")
-    return {**weights, **out}, {"scorewright_mrt2_config": json.dumps(meta)}
+    return {**weights, **out}, {"scorewright_mrt2_config": json.dumps(meta)}, model, params
 
 
 def spectrostream_fixture(rng) -> tuple[dict, dict]:
@@ -165,17 +183,35 @@ def spectrostream_fixture(rng) -> tuple[dict, dict]:
             {"scorewright_spectrostream_config": json.dumps(meta)})
 
 
-def main() -> None:
-    ensure_jax()
+def save(path: Path, tensors: dict, meta: dict) -> None:
     import numpy as np
     from safetensors.numpy import save_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path), metadata=meta)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(tensors)} tensors)")
+
+
+def main() -> None:
+    which = set(sys.argv[1:]) or {"parity", "runtime"}
+    if which - {"parity", "runtime"}:
+        sys.exit("usage: make_mrt2_fixtures.py [parity] [runtime]")
+    ensure_jax()
+    import magenta_rt  # noqa: F401 (activates the vendored sequence_layers)
+    import numpy as np
     rng = np.random.default_rng(0)
-    tensors, meta = depthformer_fixture(rng)
-    t2, m2 = spectrostream_fixture(rng)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.ascontiguousarray(v) for k, v in {**tensors, **t2}.items()}
-    save_file(arrays, str(OUT), metadata={**meta, **m2})
-    print(f"wrote {OUT} ({OUT.stat().st_size / 1e6:.2f} MB, {len(tensors) + len(t2)} tensors)")
+    tensors, meta, model, params = depthformer_fixture(rng)
+    checksum = weights_checksum({k: v for k, v in tensors.items() if k.startswith("params/")})
+    if "parity" in which:
+        t2, m2 = spectrostream_fixture(rng)
+        save(OUT, {**tensors, **t2}, {**meta, **m2})
+    if "runtime" in which:
+        import mrt2_runtime_fixtures as R
+        runtime_rng = np.random.default_rng(1)
+        out = R.conditioning_grid(runtime_rng)
+        out["cond/encoded"] = R.encoded(model, params, out["cond/ids"])
+        out.update(R.sampler_runs(model, params, tiny_model_class()(), CODEBOOK, runtime_rng))
+        out.update(R.musiccoca(runtime_rng))
+        save(RUNTIME_OUT, out, {"depthformer_weights_sha256": checksum, "official": OFFICIAL})
 
 
 if __name__ == "__main__":

@@ -270,3 +270,36 @@ def test_backend_registry_is_what_maps_and_the_cli_offer():
     for name in ("serve", "render", "demo"):
         backend = next(a for a in commands[name]._actions if a.dest == "backend")
         assert list(backend.choices) == list(REGISTRY)
+
+
+def test_generation_presets_and_overrides(write_map):
+    """`generation: {preset: ...}` starts from an official MRT2 profile; values written beside it
+    and a landed rule's settings override it; the backend's defaults fill what the map leaves."""
+    from scorewright.backends.mrt2.profiles import APPS, ENGINE
+    from scorewright.statemap.model import Generation
+
+    text = MAP.replace("tempo: 120", "tempo: 120\ngeneration: {preset: apps, temperature: 0.9}")
+    text = text.replace("    drums: on\n", "    drums: on\n    generation: {preset: engine}\n", 1)
+    smap = load(write_map(text))
+    assert smap.generation == Generation(**{**APPS, "temperature": 0.9}, preset="apps")
+    backend = ToneBackend()
+    backend.generation_defaults = {"temperature": 2.0, "top_k": 7}
+    d = Director(smap, backend)
+    fields = ("temperature", "top_k", "cfg_style", "cfg_notes", "cfg_drums")
+    c = d.step()
+    assert {k: getattr(c, k) for k in fields} == {**APPS, "temperature": 0.9}
+    d.set_param("danger", 1.0)
+    c = run(d, 60)[-1]                   # the combat rule lands on the next bar
+    assert {k: getattr(c, k) for k in fields} == dict(ENGINE)
+    bare = Director(load(write_map(MAP)), backend)
+    assert (bare.step().temperature, bare.step().top_k) == (2.0, 7)
+
+
+def test_generation_preset_names_are_the_schema_enum():
+    import json
+
+    from scorewright.backends.mrt2.profiles import PRESETS
+
+    from .conftest import MAPS
+    spec = json.loads((MAPS / "schema.json").read_text())["$defs"]["generation"]["properties"]["preset"]
+    assert spec["enum"] == list(PRESETS)

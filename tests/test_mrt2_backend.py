@@ -4,6 +4,7 @@ map rendered through the engine, the models CLI, and the fallback to synth witho
 
 import hashlib
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ torch = pytest.importorskip("torch")
 from scorewright.backends.base import Backend, choose_backend  # noqa: E402
 from scorewright.backends.mrt2 import models  # noqa: E402
 from scorewright.backends.mrt2.backend import MRT2Backend  # noqa: E402
+from scorewright.backends.mrt2.profiles import ENGINE  # noqa: E402
 from scorewright.backends.mrt2.spectrostream import SpectroStreamEncoder  # noqa: E402
 from scorewright.backends.mrt2.weights import official_state, randomise  # noqa: E402
 from scorewright.cli import main  # noqa: E402
@@ -23,7 +25,7 @@ from scorewright.session import make_director  # noqa: E402
 from scorewright.statemap.load import load  # noqa: E402
 
 from .mrt2_helpers import CODEC, write_tiny_checkpoint  # noqa: E402
-from .tolerance import unit_norm_bound  # noqa: E402
+from .tolerance import rounding_bound  # noqa: E402
 
 
 class HashStyle:
@@ -61,7 +63,25 @@ def test_frames_out_of_the_backend_protocol(backend):
     out = backend.generate(cond(backend), n_frames=5)
     assert out.shape == (5 * 1920, 2) and out.dtype == np.float32 and np.isfinite(out).all()
     assert np.abs(out[:1920]).max() == 0 and np.abs(out[1920:]).max() > 0   # the codec's 40 ms lookahead
-    assert abs(np.linalg.norm(backend.embed_text("x")) - 1.0) <= unit_norm_bound(768)
+
+
+def test_styles_blend_by_the_official_rule(backend):
+    """Embeddings as MusicCoCa gives them, blended as the C++ runtime does: weights > 0 normalised
+    to sum 1, a float32 weighted sum, no renormalisation (the quantiser reads magnitudes)."""
+    raw = HashStyle().embed_text("dark ambient drones")
+    assert np.array_equal(backend.embed_text("dark ambient drones"), raw)
+    pcm = np.zeros((4800, 2), np.float32)
+    assert np.array_equal(backend.embed_audio(pcm, 48_000), HashStyle().embed_audio(pcm, 48_000))
+    assert np.array_equal(backend.style_vector(raw), raw)
+    a, b = (v / np.linalg.norm(v) for v in (raw, HashStyle().embed_text("bright marimba")))
+    vectors = np.stack([a, b, 3 * a]).astype(np.float32)
+    mixed = backend.blend(vectors, np.array([1.0, 3.0, 0.0], np.float32))
+    expect = 0.25 * a.astype(np.float64) + 0.75 * b
+    # two float32 products and a sum per element, of magnitude <= max |a|, |b|
+    assert np.abs(mixed - expect).max() <= rounding_bound(max(np.abs(a).max(), np.abs(b).max()), 3)
+    assert np.linalg.norm(mixed) < 0.9                    # a mean of two unit vectors is shorter
+    assert np.array_equal(backend.blend(vectors[:1], np.ones(1, np.float32)), a)
+    assert np.array_equal(backend.blend(vectors, np.array([2.0, 0.0, 0.0], np.float32)), a)
 
 
 def test_seeds_reproduce_and_conditioning_reaches_the_model(backend):
@@ -94,8 +114,8 @@ rules:
     conds = []
     pcm = engine.render(1.0, on_frame=lambda k, frame: conds.append(frame.cond))
     assert pcm.shape == (48_000, 2) and np.abs(pcm[1920:]).max() > 0
-    # where the map sets no `generation:`, the official runner's settings apply
-    assert (conds[-1].temperature, conds[-1].cfg_style, conds[-1].cfg_notes) == (1.3, 3.0, 5.0)
+    # where the map sets no `generation:`, the official C++ runtime's defaults apply
+    assert {k: getattr(conds[-1], k) for k in ENGINE} == dict(ENGINE)
 
 
 def test_without_weights_the_map_falls_back_to_synth(tmp_path, monkeypatch, caplog):
@@ -121,27 +141,81 @@ def test_models_cli_verifies_the_checkpoint(models_root, monkeypatch, capsys, tm
     assert "not a readable safetensors file" in capsys.readouterr().err
 
 
-def test_streams_start_from_silence_when_the_encoder_is_there(models_root, tmp_path):
+@pytest.fixture(scope="module")
+def root_with_encoder(models_root, tmp_path_factory):
     from safetensors.numpy import save_file
-    root = tmp_path / "with_encoder"
+    root = tmp_path_factory.mktemp("with_encoder")
     (root / "checkpoints").mkdir(parents=True)
-    ckpt = models.checkpoint_path("small", root)
-    ckpt.write_bytes(models.checkpoint_path("small", models_root).read_bytes())
+    shutil.copy(models.checkpoint_path("small", models_root), models.checkpoint_path("small", root))
     enc = randomise(SpectroStreamEncoder(CODEC), std=0.2)
     models.encoder_path(root).parent.mkdir(parents=True)
     save_file(official_state(enc), str(models.encoder_path(root)))
-    b = MRT2Backend(size="small", models_root=root, style_model=HashStyle(), seed=3)
+    return root
+
+
+def test_streams_start_from_the_start_state_unless_the_silence_prefill_is_asked(root_with_encoder):
+    b = MRT2Backend(size="small", models_root=root_with_encoder, style_model=HashStyle(), seed=3)
+    assert b.silence is None and int(b.sampler.state["step"]) == 0 and not b.sampler.state["prev"].any()
+    assert np.abs(b.generate(cond(b), 1)).max() == 0             # the codec's lookahead: silent 40 ms
+    n = 9
+    b = MRT2Backend(size="small", models_root=root_with_encoder, style_model=HashStyle(), seed=3,
+                    prefill_frames=n)
     assert b.silence is not None and b.silence.shape == (12,)
-    assert int(b.sampler.state["step"]) == b.model.cfg.horizon + 1      # the window holds silence
-    out = b.generate(cond(b), 3)
+    # n - 1 silent frames in the caches, the last one left as the previous frame, n - 1 decoded
+    assert int(b.sampler.state["step"]) == n - 1 and b.decoder.frames_seen == n - 1
+    assert torch.equal(b.sampler.state["prev"][0] - b.model.level_offsets, b.silence)
+    first = b.sampler.save()
+    out = b.generate(cond(b, **ENGINE), 3)
     assert np.abs(out[:1920]).max() > 0          # the codec was primed too: no silent first frame
-    b.reset(seed=3)
-    assert np.array_equal(b.generate(cond(b), 3), out)
+    b.reset(seed=3)                              # lands on the kept post-prefill state at once
+    assert len(b._starts) == 1 and np.array_equal(b.generate(cond(b, **ENGINE), 3), out)
+    b.generate(cond(b, **{**ENGINE, "cfg_style": 1.6}, drums=0), 1)
+    b.reset(seed=3)                              # other scales and drumless: prefilled under them
+    assert len(b._starts) == 2 and not torch.equal(b.sampler.state["cross_k"], first["cross_k"])
+
+
+def test_backend_options_from_the_environment(root_with_encoder, monkeypatch, caplog):
+    from scorewright.backends.mrt2 import create
+    from scorewright.backends.mrt2.start import PREFILL_FRAMES
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(root_with_encoder))
+    monkeypatch.setattr("scorewright.backends.mrt2.backend.MusicCoCa", lambda folder: HashStyle())
+    monkeypatch.setattr(models, "require", lambda size, base: None)
+    monkeypatch.setenv("SCOREWRIGHT_MRT2_ONSETS", "unmask")
+    monkeypatch.setenv("SCOREWRIGHT_MRT2_PREFILL", "silence")
+    b = create(seed=1)
+    assert b.onsets == "unmask" and b.prefill_frames == PREFILL_FRAMES == 550
+    assert int(b.sampler.state["step"]) == 549
+    monkeypatch.setenv("SCOREWRIGHT_MRT2_ONSETS", "sometimes")
+    with caplog.at_level(logging.WARNING):
+        assert choose_backend("mrt2", "synth").name == "synth"
+    assert "SCOREWRIGHT_MRT2_ONSETS='sometimes'; expected one of mask, unmask" in caplog.text
+
+
+def test_notes_go_in_as_the_onset_mode_says(backend):
+    notes = np.full(128, -1, np.int8)
+    notes[60], notes[64] = 2, 1
+    ids = []
+    def step(cond, params):
+        ids.append(cond[0].clone())
+        return torch.zeros(1, 12, dtype=torch.long)
+
+    backend.sampler.step = step
+    backend.generate(cond(backend, notes=notes), 1)
+    backend.onsets = "unmask"
+    backend.generate(cond(backend, notes=notes), 1)
+    assert (int(ids[0][12 + 60]), int(ids[0][12 + 64])) == (10, 10)
+    assert (int(ids[1][12 + 60]), int(ids[1][12 + 64])) == (9, 8)
 
 
 def test_models_download_fetches_the_official_files_into_the_layout(tmp_path, monkeypatch):
-    """No network here: huggingface_hub's downloader is replaced by one that records the call."""
+    """No network here: huggingface_hub's listing and downloader are replaced by ones that serve a
+    made-up listing of the repo and record what is asked."""
     hub = pytest.importorskip("huggingface_hub")
+    listing = ["README.md", "checkpoints/mrt2_small.safetensors", "checkpoints/mrt2_base.safetensors",
+               "models/mrt2_base/mrt2_base.mlxfn"]
+    listing += [f"resources/musiccoca/{f}" for f in (*models.MUSICCOCA_FILES, models.MAPPER)]
+    listing += [f"resources/spectrostream/{f}" for f in ("encoder.safetensors", "decoder.safetensors",
+                                                         "spectrostream_encoder.mlxfn")]
     asked = []
 
     def fake_download(repo_id, filename, local_dir):
@@ -151,10 +225,15 @@ def test_models_download_fetches_the_official_files_into_the_layout(tmp_path, mo
         path.write_bytes(b"x")
         return str(path)
 
+    monkeypatch.setattr(hub.HfApi, "list_repo_files", lambda self, repo_id: listing)
     monkeypatch.setattr(hub, "hf_hub_download", fake_download)
     monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path))
     assert main(["models", "download", "base"]) == 0
     assert {r for r, _ in asked} == {"google/magenta-realtime-2"}
-    names = {f for _, f in asked}
-    assert "checkpoints/mrt2_base.safetensors" in names and "resources/musiccoca/spm.model" in names
+    # what `mrt models init` fetches (every file of the two resource folders) + the checkpoint
+    assert sorted(f for _, f in asked) == sorted(n for n in listing if n.startswith("resources/")
+                                                 or n == "checkpoints/mrt2_base.safetensors")
     assert all(s.present for s in models.status("base", tmp_path))   # where the loader looks
+    listing.remove("resources/musiccoca/spm.model")
+    monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path / "again"))
+    assert main(["models", "download", "small"]) == 2                 # the hub lacks a file we need

@@ -50,14 +50,18 @@ def test_streaming_matches_teacher_forced_pass_beyond_the_window(model):
             assert (step[:, level] - ref).abs().max() <= tol, (i, level)
 
 
-def test_prefill_is_the_teacher_forced_history(model):
-    cond, codes = random_cond(1, 8), random_codes(1, 8)
+def test_prefill_is_the_official_forced_token_history(model):
+    """prefill(codes[0..7]): frames 0..6 enter the caches as inputs and frame 7 is left as the
+    previous frame; the start frame never enters them (the official forced-token prefill)."""
+    cond, codes = random_cond(1, 9), random_codes(1, 9)
     a, b = Sampler(model, guidance=False), Sampler(model, guidance=False)
-    a.prefill(cond[:, :7], codes[0, :7])
-    for i in range(7):
-        b.teacher_forced_logits(cond[:, i], codes[:, i])
-    assert torch.equal(a.teacher_forced_logits(cond[:, 7], codes[:, 7]),
-                       b.teacher_forced_logits(cond[:, 7], codes[:, 7]))
+    a.prefill(cond[:, :7], codes[0, :8])
+    b._set_prev(codes[:, 0] + model.level_offsets)
+    for i in range(7):                    # teacher forcing sets the previous frame to the frame given
+        b.teacher_forced_logits(cond[:, i], codes[:, i + 1])
+    assert int(a.state["step"]) == 7 and torch.equal(a.state["prev"], b.state["prev"])
+    assert torch.equal(a.teacher_forced_logits(cond[:, 8], codes[:, 8]),
+                       b.teacher_forced_logits(cond[:, 8], codes[:, 8]))
 
 
 def run(s, cond, n, params=None):
@@ -129,14 +133,33 @@ def test_conditioning_ids_follow_the_official_layout():
     ids = tokens.encode(c)
     assert ids.shape == (144,)
     assert list(ids[:6]) == [107, 108, 109, 110, 111, 112] and set(ids[6:12]) == {6}  # fine levels masked
-    assert ids[12 + 60] == 9 and ids[12 + 64] == 8 and ids[12 + 67] == 7 and ids[12 + 0] == 6
+    # the runtime's default onset mode: every sounding pitch is "on, the model decides" (3 + 7)
+    assert ids[12 + 60] == 10 and ids[12 + 64] == 10 and ids[12 + 67] == 7 and ids[12 + 0] == 6
+    unmasked = tokens.encode(c, onsets="unmask")
+    assert unmasked[12 + 60] == 9 and unmasked[12 + 64] == 8 and unmasked[12 + 67] == 7
     assert ids[140] == 7                                   # drumless
-    assert list(ids[141:]) == [20 + 6, 30 + 6, 2 + 6]      # bins of 3.0, 5.0 (step .2) and 1.0 (step 1)
+    assert list(ids[141:]) == [20 + 7, 30 + 7, 2 + 7]      # bins of 3.0, 5.0 (step .2) and 1.0 (step 1), + 7
     assert tokens.encode(c, style_levels=12)[11] == 111 + 7
     br = tokens.branches(ids, True)
     assert (br[1, :12] == 6).all() and (br[1, 12:] == ids[12:]).all()
     assert (br[2, 12:140] == 6).all() and (br[2, :12] == ids[:12]).all() and br[2, 140] == 7
     assert tokens.cfg_bin(99, 0.2, 40) == 40 and tokens.cfg_bin(-5, 1.0, 8) == 0
+    with pytest.raises(ValueError, match="onsets must be one of mask, unmask"):
+        tokens.encode(c, onsets="sometimes")
+
+
+def test_top_guidance_bins_read_the_rows_the_official_runtime_reads(model):
+    """bin + 7 overflows the 47- and 15-row guidance tables at the top bin, officially too: the
+    style scale's top id is the notes scale's row 0, the drums scale's top id a padding row."""
+    enc = model.encoder
+    top = tokens.cfg_ids(7.0, 7.0, 7.0)
+    assert top == [47, 47, 15]
+    row = enc.regular_offsets[129:] + torch.tensor(top)       # channels 141..143 of the 144
+    assert int(row[0]) == int(enc.regular_offsets[130]) and int(row[1]) == int(enc.regular_offsets[131])
+    assert int(row[2]) == sum(g.channels * g.vocab for g in CFG.regular_channels) < CFG.regular_vocab
+    ids = tokens.encode(Conditioning(style=np.zeros(768, np.float32), cfg_style=7, cfg_notes=7, cfg_drums=7))
+    with torch.no_grad():
+        assert torch.isfinite(enc(torch.from_numpy(ids)[None])).all()
 
 
 def test_real_sizes_have_the_official_parameter_counts():

@@ -57,6 +57,7 @@ BAD_MAPS = [
     ("includes: [../../elsewhere.yaml]\n", "9:12", "outside the map's folder"),
     ("includes: [missing.yaml]\n", "9:12", "file not found"),
     ("styles2: {}\n", "9:1", "unknown key 'styles2'"),
+    ("generation: {preset: studio}\n", "9:22", 'expected one of "engine", "apps"'),
     ("rules:\n  - when: danger > 0.5\n    blend: {fight: area}\n", "11:20",
      "a blend weight must be a number, got a string"),
 ]

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-NOTE_FREE, NOTE_OFF, NOTE_HELD, NOTE_ONSET = -1, 0, 1, 2
+# piano-roll states per pitch: free (the model decides whether it sounds), off, held (on since an
+# earlier frame), onset (starts this frame), on (sounding; the model decides onset or held)
+NOTE_FREE, NOTE_OFF, NOTE_HELD, NOTE_ONSET, NOTE_ON = -1, 0, 1, 2, 3
 MAX_STYLE_WEIGHT = 100.0     # style and prompt weights are relative; their float32 sums stay finite
 DRUMS_FREE, DRUMS_OFF, DRUMS_ON = -1, 0, 1
 

@@ -98,7 +98,10 @@ def check_models() -> Check:
     if missing:
         return Check("MRT2 weights", WARN, f"{models.root()}: missing {', '.join(missing)}",
                      "scorewright models download small (or set SCOREWRIGHT_MODELS)")
-    return Check("MRT2 weights", OK, f"small in {models.root()} (`scorewright models verify` checks them)")
+    absent = [f"{r.path.name} ({r.optional})" for r in rows if not r.present and r.optional]
+    without = f"; optional, absent: {', '.join(absent)}" if absent else ""
+    return Check("MRT2 weights", OK, f"small in {models.root()} (`scorewright models verify` checks "
+                 f"them){without}")
 
 
 def check_ports(ports: tuple[int, ...] = (7700, 7701, 7702), host: str = "127.0.0.1") -> Check:

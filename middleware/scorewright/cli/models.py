@@ -36,12 +36,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             table.add_column(col)
         for r in rows:
             if not r.present:
-                state = Text("missing (optional: silence prefill)" if r.optional else "missing",
+                state = Text(f"missing (optional: {r.optional})" if r.optional else "missing",
                              "yellow" if r.optional else "red")
             else:
                 state = Text(r.problem, "red") if r.problem else Text("ok", "green") if check \
                     else Text("present")
-            ok &= (r.present or r.optional) and not r.problem
+            ok &= (r.present or bool(r.optional)) and not r.problem
             size_text = f"{r.bytes / 1e6:,.1f} MB" if r.present else "-"
             table.add_row(Text(str(r.path.relative_to(models.root()))), size_text, state)
         console.print(table)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..backends.mrt2.profiles import PRESETS
 from ..conditioning import DRUMS_FREE, DRUMS_OFF, DRUMS_ON
 from .expr import ExprError, compile_expr
 from .model import Generation, Motif, Param, Rule, StateMap, Stinger, Style, Transition
@@ -20,7 +21,10 @@ def _drums(v: Any) -> int:
 
 
 def _generation(d: dict | None) -> Generation:
-    return Generation(**(d or {}))
+    """Generation settings: the named preset's values (if any), overridden by the ones written."""
+    d = dict(d or {})
+    preset = d.pop("preset", None)
+    return Generation(preset=preset, **{**(PRESETS[preset] if preset else {}), **d})
 
 
 def _transition(d: dict | None, base: Transition) -> Transition:

@@ -56,7 +56,7 @@ class Director:
         self.overrides: dict[str, dict[str, float | str]] = {"param": {}, "state": {}}
         self._held_back: dict[str, dict[str, float | str]] = {"param": {}, "state": {}}
         self._base_gen = {**GENERATION_DEFAULTS, **backend.generation_defaults,
-                          **{k: v for k, v in vars(smap.generation).items() if v is not None}}
+                          **smap.generation.values()}
         self._bad_frames = 0
         self.restart()
 

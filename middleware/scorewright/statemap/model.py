@@ -56,11 +56,19 @@ class Param:
 
 @dataclass(frozen=True)
 class Generation:
+    """Sampling and guidance; None = not set here. `preset` names the profile the values started
+    from (its values are already filled in where the map set none)."""
+
     temperature: float | None = None
     top_k: int | None = None
     cfg_style: float | None = None
     cfg_notes: float | None = None
     cfg_drums: float | None = None
+    preset: str | None = None
+
+    def values(self) -> dict[str, float]:
+        """The settings that are set, by Conditioning field name."""
+        return {k: v for k, v in vars(self).items() if v is not None and k != "preset"}
 
 
 @dataclass(frozen=True)

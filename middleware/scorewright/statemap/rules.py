@@ -56,7 +56,7 @@ class Rules:
             if r.blend:
                 tiers.setdefault(r.priority, []).append(r)
         self._tiers = sorted(tiers.items(), key=lambda kv: -kv[0])       # highest priority first
-        self._gen = {r.name: {k: v for k, v in vars(r.generation).items() if v is not None}
+        self._gen = {r.name: r.generation.values()
                      for r in smap.rules}
         self._blend_parts = {   # (style, constant weight, or None and the expression)
             r.name: [(s, float(e.fn({})) if not e.names else 0.0, e if e.names else None)

@@ -11,12 +11,12 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from ...conditioning import Conditioning, unit
+from ...conditioning import Conditioning
 from ..base import Backend
-from . import models, tokens
+from . import models, musiccoca, profiles, start, tokens
 from .musiccoca import MusicCoCa
 from .sampler import Sampler, SamplingParams
-from .weights import CheckpointError, load_depthformer, load_spectrostream, load_spectrostream_encoder
+from .weights import load_depthformer, load_spectrostream, load_spectrostream_encoder
 
 log = logging.getLogger(__name__)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -36,14 +36,22 @@ class MRT2Backend(Backend):
 
     name = "mrt2"
     style_dim = 768
-    # what the official real-time runner plays with (maps' `generation:` settings override these)
-    generation_defaults = {"temperature": 1.3, "top_k": 40,
-                           "cfg_style": 3.0, "cfg_notes": 5.0, "cfg_drums": 1.0}
+    # the official C++ runtime's own defaults (profiles.ENGINE); maps' `generation:` overrides them
+    generation_defaults = profiles.ENGINE
 
     def __init__(self, size: str = "small", seed: int = 0, device: str | None = None,
                  dtype: str | None = None,
                  models_root: Path | None = None, style_model: StyleModel | None = None,
-                 guidance: bool = True, compile: bool = False) -> None:
+                 guidance: bool = True, compile: bool = False, onsets: str = "mask",
+                 prefill_frames: int = 0) -> None:
+        """`onsets`: "mask" (official default: sounding notes go in as "on, the model decides")
+        or "unmask" (held and onset); `prefill_frames`: 0 (official default) starts streams from
+        the start state, N >= 2 from N frames of silence (the official opt-in uses
+        start.PREFILL_FRAMES), which needs resources/spectrostream/encoder.safetensors."""
+        if onsets not in tokens.ONSET_MODES:
+            raise ValueError(f"onsets must be one of {', '.join(tokens.ONSET_MODES)}, got {onsets!r}")
+        if prefill_frames == 1 or prefill_frames < 0:
+            raise ValueError(f"prefill_frames must be 0 (no prefill) or at least 2, got {prefill_frames}")
         base = models_root or models.root()
         ckpt = models.checkpoint_path(size, base)
         if style_model is None:
@@ -57,30 +65,46 @@ class MRT2Backend(Backend):
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
         self.model = load_depthformer(ckpt, dtype=dt, device=self.device)
         self.decoder = load_spectrostream(ckpt, device=self.device)  # the codec stays float32
-        self.guidance = guidance
+        self.guidance, self.onsets, self.prefill_frames = guidance, onsets, prefill_frames
         self.sampler = Sampler(self.model, guidance=guidance, seed=seed,
                                cuda_graph=self.device.type == "cuda", compile=compile)
         self.style_model = style_model
         self._tokens: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self.silence = self._silence_codes(models.encoder_path(base), ckpt)
+        self.silence = self._silence_codes(models.encoder_path(base), ckpt) if prefill_frames else None
+        self._start = start.StartKey.of(Conditioning(style=np.zeros(0), **self.generation_defaults))
+        self._starts: dict[start.StartKey, tuple[dict, dict]] = {}
         self.reset(seed)
         if self.device.type == "cuda":  # capture the CUDA graphs now, not on the first played frame
-            self.generate(Conditioning(style=np.zeros(self.style_dim, np.float32)), 2)
+            warm = Conditioning(style=np.zeros(self.style_dim, np.float32), **self.generation_defaults)
+            self.generate(warm, 2)
             self.reset(seed)
 
-    # -- style space (MusicCoCa) --
+    # -- style space (MusicCoCa), as the official runtime uses it --
 
     def embed_text(self, text: str) -> np.ndarray:
-        return unit(np.asarray(self.style_model.embed_text(text), np.float32))
+        """MusicCoCa's text embedding as it comes (through the mapper where mapper.tflite is
+        there, which leaves it unit length); the quantiser reads magnitudes, so no renormalising."""
+        return np.asarray(self.style_model.embed_text(text), np.float32)
 
     def embed_audio(self, pcm: np.ndarray, sr: int) -> np.ndarray:
-        return unit(np.asarray(self.style_model.embed_audio(pcm, sr), np.float32))
+        """MusicCoCa's audio embedding as it comes (the official code does not normalise it)."""
+        return np.asarray(self.style_model.embed_audio(pcm, sr), np.float32)
+
+    def style_vector(self, embedding: np.ndarray) -> np.ndarray:
+        """Styles enter blends as they are (official rule: no normalisation)."""
+        return np.asarray(embedding, np.float32)
+
+    def blend(self, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The C++ runtime's blend (musiccoca.blend): weights > 0 normalised to sum 1, a float32
+        weighted sum, not renormalised."""
+        return musiccoca.blend(vectors, weights)
 
     def style_tokens(self, style: np.ndarray) -> np.ndarray | None:
-        """RVQ tokens of a blended style (cached: blends repeat from frame to frame)."""
+        """RVQ tokens of a blended style (cached by its exact value: blends repeat from frame
+        to frame)."""
         if not np.any(style):
             return None
-        key = np.round(style, 4).astype(np.float32).tobytes()
+        key = np.asarray(style, np.float32).tobytes()
         if key not in self._tokens:
             self._tokens[key] = np.asarray(self.style_model.tokenize(style), np.int64)
             if len(self._tokens) > 512:
@@ -90,43 +114,45 @@ class MRT2Backend(Backend):
 
     # -- generation --
 
-    def _silence_codes(self, encoder_file: Path, ckpt: Path) -> torch.Tensor | None:
-        """The codec tokens of silence (the official runner starts streams from them), or None
-        without the encoder file."""
+    def _silence_codes(self, encoder_file: Path, ckpt: Path) -> torch.Tensor:
+        """The codec tokens of silence, for the opt-in silence prefill."""
         if not encoder_file.is_file():
-            log.info("no %s: streams start from the model's start state, not from silence", encoder_file)
-            return None
-        try:
-            enc = load_spectrostream_encoder(encoder_file, ckpt, device=self.device)
-        except CheckpointError as e:
-            log.warning("SpectroStream encoder unusable (%s); streams start without silence prefill", e)
-            return None
-        seconds = 4
-        codes = enc.encode(torch.zeros(1, seconds * self.sample_rate, 2, device=self.device))
-        return codes[0, codes.shape[1] // 2]  # a frame from the middle: no edge effects
+            raise models.ModelsMissing(f"the silence prefill needs {encoder_file}. Run `scorewright models "
+                                       "download`, or turn the prefill off.")
+        enc = load_spectrostream_encoder(encoder_file, ckpt, device=self.device)
+        return start.silent_frame(enc, self.device)
 
     @torch.inference_mode()
-    def prefill_silence(self, frames: int | None = None) -> None:
-        """Feed `frames` (default: the attention window) frames of silence with every condition
-        masked, to the model and the codec, as the official runner does before playing."""
-        if self.silence is None:
+    def prefill_silence(self) -> None:
+        """The official silence prefill (see start.py), from a reset state; its result is kept per
+        guidance setting, so later resets land there at once."""
+        key = self._start
+        if key in self._starts:
+            model_state, codec_state = self._starts[key]
+            self.sampler.restore(model_state, rng=False)
+            self.decoder.restore(codec_state)
             return
-        n = frames or self.model.cfg.horizon + 1
-        ids = tokens.branches(tokens.encode(Conditioning(style=np.zeros(self.style_dim, np.float32))),
-                              self.guidance)
-        cond = torch.from_numpy(ids).to(self.device)[:, None].expand(-1, n, -1)
+        n = self.prefill_frames
+        ids = torch.from_numpy(start.prefill_ids(key, self.guidance)).to(self.device)
         codes = self.silence.expand(n, -1)
-        self.sampler.prefill(cond, codes)
-        self.decoder.decode(codes[None], cuda_graph=False)  # codec state = after silence; output unused
+        self.sampler.prefill(ids[:, None].expand(-1, n - 1, -1), codes)
+        for chunk in codes[: n - 1].split(50):         # the codec decodes frames 0..n-2
+            self.decoder.decode(chunk[None], cuda_graph=False)
+        self._starts[key] = (self.sampler.save(), self.decoder.save())
 
     def reset(self, seed: int | None = None) -> None:
+        """A new stream: the start state, or (with prefill) the state after the silence prefill
+        under the guidance scales and drums of the last frame generated (the defaults at first)."""
         self.sampler.reset(seed)
         self.decoder.reset()
-        self.prefill_silence()
+        if self.prefill_frames:
+            self.prefill_silence()
 
     def generate(self, cond: Conditioning, n_frames: int = 1) -> np.ndarray:
         st = cond.style_tokens if cond.style_tokens is not None else self.style_tokens(cond.style)
-        ids = tokens.branches(tokens.encode(replace(cond, style_tokens=st)), self.guidance)
+        full = tokens.encode(replace(cond, style_tokens=st), onsets=self.onsets)
+        ids = tokens.branches(full, self.guidance)
+        self._start = start.StartKey.of(cond)
         ids_t = torch.from_numpy(ids).to(self.device)
         params = SamplingParams(temperature=cond.temperature, top_k=cond.top_k,
                                 cfg_style=cond.cfg_style, cfg_notes=cond.cfg_notes)

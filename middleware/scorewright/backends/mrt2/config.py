@@ -36,13 +36,9 @@ class CondChannels:
 
     @property
     def vocab(self) -> int:
-        """Embedding rows per channel: reserved ids, the dropout/mask id if any, then the codes."""
+        """Embedding rows per channel: reserved ids, the dropout/mask id if any, then the codes
+        (official `per_rvq_vocab_size`; the guidance-scale channels have no dropout row)."""
         return self.codebook + NUM_RESERVED + int(self.dropout)
-
-    @property
-    def code_offset(self) -> int:
-        """Id of code 0. Channels with a dropout id use id 6 for 'masked' and start codes at 7."""
-        return NUM_RESERVED + int(self.dropout)
 
 
 MUSICCOCA = CondChannels("musiccoca", 12, CODEBOOK, True)
@@ -54,6 +50,10 @@ COND_GROUPS = (MUSICCOCA, PIANOROLL, DRUMS, CFG_STYLE_NOTES, CFG_DRUMS)
 COND_WIDTH = sum(g.channels for g in COND_GROUPS)   # 144 tokens per frame
 MUSICCOCA_DIM = 768
 MASK_ID = NUM_RESERVED  # the dropout id: "no conditioning here" on channels that have one
+# Every official runtime (magenta_rt jax/mlx system.py `offset = NUM_RESERVED_TOKENS + 1`, the
+# exported .mlxfn the C++ runtime calls) sends each conditioning value as value + 7 on all 144
+# channels, the guidance-scale ones included although their tables have no dropout row.
+VALUE_OFFSET = NUM_RESERVED + 1
 
 
 @dataclass(frozen=True)

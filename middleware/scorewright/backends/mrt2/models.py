@@ -4,11 +4,14 @@ Layout (the official one, so files fetched by Magenta's own tools are found as t
 
     <root>/checkpoints/mrt2_small.safetensors | mrt2_base.safetensors
     <root>/resources/musiccoca/{spm.model, text_encoder.tflite, audio_preprocessor.tflite,
-                                music_encoder.tflite, pretrained_vector_quantizer.tflite}
+                                music_encoder.tflite, pretrained_vector_quantizer.tflite,
+                                mapper.tflite (optional: refines text prompts)}
     <root>/resources/spectrostream/encoder.safetensors   (optional: silence prefill)
 
 <root> is $SCOREWRIGHT_MODELS, else $MAGENTA_HOME/magenta-rt-v2 (MAGENTA_HOME defaults to
-~/Documents/Magenta). Files come from the Hugging Face repo google/magenta-realtime-2.
+~/Documents/Magenta). Files come from the Hugging Face repo google/magenta-realtime-2; `download`
+fetches what the official `mrt models init` does (every file under resources/musiccoca and
+resources/spectrostream) and the size's checkpoint (`mrt checkpoints download`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ HF_REPO = "google/magenta-realtime-2"
 SIZES = ("small", "base")
 MUSICCOCA_FILES = ("spm.model", "text_encoder.tflite", "audio_preprocessor.tflite", "music_encoder.tflite",
                    "pretrained_vector_quantizer.tflite")
+MAPPER = "mapper.tflite"
+RESOURCE_FOLDERS = ("resources/musiccoca", "resources/spectrostream")   # official `models init`
 
 
 class ModelsMissing(FileNotFoundError):
@@ -53,16 +58,22 @@ class FileStatus:
     present: bool
     bytes: int
     problem: str = ""
-    optional: bool = False
+    optional: str = ""       # for an optional file: what it adds
 
 
 def required_files(size: str, base: Path | None = None) -> list[Path]:
     return [checkpoint_path(size, base)] + [musiccoca_dir(base) / f for f in MUSICCOCA_FILES]
 
 
+def optional_files(base: Path | None = None) -> list[tuple[Path, str]]:
+    """(path, what it adds) of the files the backend uses when they are there."""
+    return [(musiccoca_dir(base) / MAPPER, "text prompts through the mapper"),
+            (encoder_path(base), "silence prefill")]
+
+
 def status(size: str, base: Path | None = None) -> list[FileStatus]:
-    """Every file the size uses, required ones first, then the optional SpectroStream encoder."""
-    paths = [(p, False) for p in required_files(size, base)] + [(encoder_path(base), True)]
+    """Every file the size uses, required ones first, then the optional ones."""
+    paths = [(p, "") for p in required_files(size, base)] + optional_files(base)
     return [FileStatus(p, p.is_file(), p.stat().st_size if p.is_file() else 0, optional=opt)
             for p, opt in paths]
 
@@ -102,21 +113,38 @@ def verify(size: str, base: Path | None = None) -> list[FileStatus]:
     for r in rows:
         if r.present and r.bytes == 0:
             r.problem = f"{r.path}: empty file"
+        elif r.present and r.path.name == MAPPER:
+            r.problem = _mapper_problem(r.path)
     return rows
 
 
-def download(size: str, base: Path | None = None, progress=print) -> list[Path]:
-    """Fetch the size's checkpoint, the SpectroStream encoder and the MusicCoCa files from Hugging
-    Face (needs internet)."""
+def _mapper_problem(path: Path) -> str:
+    """Why mapper.tflite cannot be used ('' if it can)."""
+    from .musiccoca import open_mapper
     try:
-        from huggingface_hub import hf_hub_download
+        open_mapper(path)
+    except (RuntimeError, ValueError, OSError) as e:
+        return str(e)
+    return ""
+
+
+def download(size: str, base: Path | None = None, progress=print) -> list[Path]:
+    """Fetch what the official tools fetch: every file under the resource folders (listed on the
+    hub, so mapper.tflite and any later file come too), then the size's checkpoint. Needs internet."""
+    try:
+        from huggingface_hub import HfApi, hf_hub_download
     except ImportError as e:
         raise RuntimeError("`scorewright models download` needs huggingface_hub: "
                            "pip install 'scorewright[mrt2]'") from e
     dest = base or root()
-    names = [s.path.relative_to(dest).as_posix() for s in status(size, dest)]  # the repo has our layout
+    listed = HfApi().list_repo_files(HF_REPO)
+    names = [n for n in listed if any(n.startswith(f + "/") for f in RESOURCE_FOLDERS)]
+    names.append(checkpoint_path(size, dest).relative_to(dest).as_posix())
     got = []
     for i, name in enumerate(names, 1):
         progress(f"[{i}/{len(names)}] {HF_REPO}/{name} -> {dest / name}")
         got.append(Path(hf_hub_download(repo_id=HF_REPO, filename=name, local_dir=dest)))
+    missing = [s.path for s in status(size, dest) if not s.present and not s.optional]
+    if missing:
+        raise ModelsMissing(f"{HF_REPO} did not have: {', '.join(str(p.relative_to(dest)) for p in missing)}")
     return got

@@ -2,9 +2,9 @@
 
 All state lives in preallocated tensors updated in place (ring-buffer KV caches, the previous frame,
 the step counter), so a whole step can be captured once as a CUDA graph and replayed. Guidance runs
-the guided branches in one batch, as the official C++ runner does: [full, style masked, notes
-masked]; per level, logits = full + sum_i w_i * (full - masked_i), and the token sampled from them
-feeds every branch.
+the guided branches in one batch, as the official runtime does: [full, style masked, notes
+masked]; per level, logits = full + sum_i w_i * (full - masked_i), then top-k, then argmax of
+logits + temperature * Gumbel noise, and the token sampled feeds every branch.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ BRANCHES = ("full", "style_masked", "notes_masked")
 
 @dataclass
 class SamplingParams:
-    temperature: float = 1.3
-    top_k: int = 40
+    """Per-frame sampling settings (defaults: the official C++ runtime's, profiles.ENGINE)."""
+
+    temperature: float = 1.0
+    top_k: int = 100
     cfg_style: float = 3.0
     cfg_notes: float = 5.0
 
@@ -81,11 +83,18 @@ class Sampler:
             self.generator.manual_seed(seed)
 
     @torch.inference_mode()
-    def step(self, cond: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-        """cond: [G*B, 144] ids (branch-major, see `BRANCHES`) -> codes [B, 12] (0..1023)."""
+    def step(self, cond: torch.Tensor, params: SamplingParams,
+             noise: torch.Tensor | None = None) -> torch.Tensor:
+        """cond: [G*B, 144] ids (branch-major, see `BRANCHES`) -> codes [B, 12] (0..1023).
+
+        `noise` [B, 12, codebook]: Gumbel noise to use instead of drawing it from the stream's
+        generator (to compare with another implementation given the same noise)."""
         self._load_inputs(cond, params)
-        torch.rand(self.noise.shape, generator=self.generator, device=self.device, out=self.noise)
-        self.noise.clamp_(min=1e-20).log_().neg_().clamp_(min=1e-20).log_().neg_()  # Gumbel(0, 1)
+        if noise is not None:
+            self.noise.copy_(noise)
+        else:
+            torch.rand(self.noise.shape, generator=self.generator, device=self.device, out=self.noise)
+            self.noise.clamp_(min=1e-20).log_().neg_().clamp_(min=1e-20).log_().neg_()  # Gumbel(0, 1)
         if self._use_graph:
             if self._graph is None:
                 self._capture()
@@ -96,12 +105,16 @@ class Sampler:
 
     @torch.inference_mode()
     def prefill(self, cond: torch.Tensor, codes: torch.Tensor) -> None:
-        """Feed known frames: cond [G*B, T, 144], codes [T, 12] or [B, T, 12] (teacher forcing)."""
+        """Feed known frames as the official runtime's forced-token prefill does: codes [T, 12] or
+        [B, T, 12]; frames 0..T-2 go through the temporal decoder as inputs, under cond[:, t]
+        ([G*B, T-1, 144]), and frame T-1 is left as the previous frame for the next step. The
+        previous frame the stream had (the start frame after a reset) never enters the caches."""
         codes = codes.to(self.device).expand(self.b, -1, -1) if codes.dim() == 2 else codes.to(self.device)
-        for t in range(codes.shape[1]):
+        self._set_prev(codes[:, 0] + self.model.level_offsets)
+        for t in range(codes.shape[1] - 1):
             self.cond.copy_(cond[:, t])
             self._temporal_step()
-            self._set_prev(codes[:, t] + self.model.level_offsets)
+            self._set_prev(codes[:, t + 1] + self.model.level_offsets)
 
     @torch.inference_mode()
     def teacher_forced_logits(self, cond: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
@@ -115,10 +128,12 @@ class Sampler:
         snap["rng"] = self.generator.get_state()
         return snap
 
-    def restore(self, snap: dict[str, torch.Tensor]) -> None:
+    def restore(self, snap: dict[str, torch.Tensor], rng: bool = True) -> None:
+        """Back to a saved state (`rng` False: keep the generator where it is)."""
         for k, v in self.state.items():
             v.copy_(snap[k])
-        self.generator.set_state(snap["rng"])
+        if rng:
+            self.generator.set_state(snap["rng"])
 
     # -- internals --
 
@@ -175,11 +190,15 @@ class Sampler:
         return torch.stack(all_logits, dim=1) if forced is not None else None
 
     def _guide(self, logits: torch.Tensor) -> torch.Tensor:
+        """full + w_style * (full - style_masked) + w_notes * (full - notes_masked), added in
+        that order (as the official sampler does)."""
         if self.g == 1:
             return logits
         branches = logits.view(self.g, self.b, -1)
-        full = branches[0]
-        return full + (self.scales[:, None, None] * (full - branches[1:])).sum(0)
+        full = guided = branches[0]
+        for i in range(1, self.g):
+            guided = guided + self.scales[i - 1] * (full - branches[i])
+        return guided
 
     def _sample(self, logits: torch.Tensor, level: int) -> torch.Tensor:
         """Top-k, then argmax of logits + temperature * Gumbel noise."""

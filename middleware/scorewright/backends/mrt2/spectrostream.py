@@ -194,6 +194,20 @@ class SpectroStreamDecoder(nn.Module):
             v.zero_()
         self.frames_seen = 0
 
+    def save(self) -> dict:
+        """A copy of the streaming state."""
+        return {"cache": {k: v.clone() for k, v in self.cache.items()}, "frames_seen": self.frames_seen}
+
+    @torch.inference_mode()
+    def restore(self, snap: dict) -> None:
+        """Back to a saved state (tensors copied in place: captured graphs stay valid)."""
+        for k, v in snap["cache"].items():
+            if k in self.cache:
+                self.cache[k].copy_(v)
+            else:
+                self.cache[k] = v.clone()
+        self.frames_seen = snap["frames_seen"]
+
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         """Sum of the first `levels` codebooks' vectors: [B, T, L] -> [B, T, D]."""
         levels = torch.arange(codes.shape[-1], device=codes.device)
