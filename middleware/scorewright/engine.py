@@ -129,11 +129,11 @@ class Engine:
         else:
             raise ProtocolError("unsupported", f"'{msg.kind}' is not a game-state message")
 
-    def restart(self, script: Iterable[ScriptItem] = ()) -> int:
+    def restart(self, script: Iterable[ScriptItem] = ()) -> tuple[int, int]:
         """Back to the top of the music from the next frame (director and backend), playing
         `script` (a take: messages at frames counted from here); returns the engine's step
-        count there (frame 0 of a take recorded from now). The script's prompts are embedded
-        first, so the frame clock never waits for them."""
+        count there (frame 0 of a take recorded from now) and that frame's stream index. The
+        script's prompts are embedded first, so the frame clock never waits for them."""
         script = list(script)
         for item in script:
             if item.message.kind == "prompt":
@@ -143,7 +143,7 @@ class Engine:
             self.paused, self._reset_backend = False, True
             self._script = deque(sorted(script, key=lambda s: s.frame or 0))
             self._script_origin = self.steps
-            return self.steps
+            return self.steps, self.steps + self.stream_offset
 
     # -- runtime prompts (serve embeds them off the frame clock: prompts.PromptEmbedder) --
     @staticmethod

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..audio import FRAME_SAMPLES
 from ..engine import Engine
 from ..protocol import Message, ProtocolError, encode
 from ..recording import Recorder, load_recording
@@ -71,7 +72,7 @@ class StudioService:
             self._stop_recording()
             self.takes.mkdir(exist_ok=True)
             path = self._new_take_path()
-            origin = self.engine.restart()
+            origin, _ = self.engine.restart()
             self.engine.recorder = Recorder(path, self.engine.director.map.name, self.engine.director.seed,
                                             origin)
             self.recording = path
@@ -83,8 +84,9 @@ class StudioService:
     def _replay(self, peer: Peer, f: dict) -> dict[str, Any]:
         items, _ = load_recording(self._take(f["take"]))
         self._stop_recording()
-        self.engine.restart(items)
-        return {"type": "studio.replaying", "take": f["take"], "messages": len(items)}
+        _, frame = self.engine.restart(items)                      # the take's frame 0 in the stream
+        return {"type": "studio.replaying", "take": f["take"], "messages": len(items), "frame": frame,
+                "pos": frame * FRAME_SAMPLES}
 
     def _export(self, peer: Peer, f: dict) -> dict[str, Any]:
         take = self._take(f["take"])

@@ -15,14 +15,16 @@ const attached = params.get("attach") === "1";
 const token = params.get("token") || undefined;
 const $ = (id) => document.getElementById(id);
 
-const audio = new Audio(Number(params.get("cushion") || 2));
+// frames the worklet holds before playing: 3 (120 ms) kept 0 underruns on a loaded 2-core
+// machine where 2 had some (bench/bench_studio.py), at p95 169 ms control -> heard
+const audio = new Audio(Number(params.get("cushion") || 3));
 const inspector = new Inspector($("inspector"));
 const timeline = new Timeline($("timeline"), inspector);
 const upcoming = [];                 // frames received, not heard yet: {pos, snap, markers, arrived}
 const awaiting = [];                 // control messages sent: {id, sent, pos?}
 const studio = window.studio = {     // what tests and the bench read
   attached, received: 0, frames: 0, latencies: [], serverStatus: null, snap: null, errors: [],
-  worklet: null, map: null,
+  worklet: null, map: null, energy: 0, capture: null,   // capture: [] collects [pos, samples]
 };
 let controls, editor, takes, snapshots;
 
@@ -45,6 +47,10 @@ const conn = new Connection({
   },
   audio: (pos, samples) => {
     studio.received += samples.length / 2;
+    let sum = 0;
+    for (let i = 0; i < samples.length; i++) sum += samples[i] * samples[i];
+    studio.energy = Math.sqrt(sum / samples.length);          // RMS of the latest frame
+    if (studio.capture) studio.capture.push([pos, Array.from(samples)]);
     audio.push(pos, samples);
   },
   message: (msg) => onMessage(msg),

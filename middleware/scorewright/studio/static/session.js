@@ -29,7 +29,10 @@ export class Takes {
     this.list.replaceChildren(...takes.slice().reverse().map((t) => {
       const replay = el("button", { "data-replay": t }, "replay");
       replay.addEventListener("click", () => this.conn.request({ type: "studio.replay", take: t })
-        .then((r) => { this.status.textContent = `replaying ${t} (${r.messages} messages)`; }));
+        .then((r) => {
+          window.studio.replay = r;            // where the take starts in the stream (tests)
+          this.status.textContent = `replaying ${t} (${r.messages} messages)`;
+        }));
       const wav = el("button", { "data-export": t }, "export WAV");
       wav.addEventListener("click", () => this.conn.request({ type: "studio.export", take: t })
         .then(() => { this.status.textContent = `rendering ${t}...`; }));

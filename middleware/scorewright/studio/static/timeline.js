@@ -43,7 +43,12 @@ export class Timeline {
 
   draw(now) {
     const c = this.canvas, g = this.ctx;
-    const w = (c.width = c.clientWidth * devicePixelRatio), h = (c.height = c.clientHeight * devicePixelRatio);
+    const cw = Math.round(c.clientWidth * devicePixelRatio), ch = Math.round(c.clientHeight * devicePixelRatio);
+    if (c.width !== cw || c.height !== ch) {       // resizing the canvas costs: only when it changed
+      c.width = cw;
+      c.height = ch;
+    }
+    const w = cw, h = ch;
     g.clearRect(0, 0, w, h);
     const x = (t) => ((t - now + SPAN_MS) / SPAN_MS) * w;
     const visible = this.history.filter((e) => e.t <= now);
