@@ -198,3 +198,34 @@ def test_other_sites_cannot_open_the_studio_socket(studio):
     with connect(studio.url.replace("http", "ws") + "ws", origin=studio.url.rstrip("/")) as ws:
         ws.send(json.dumps({"type": "ping", "id": 1}))
         assert json.loads(ws.recv(timeout=5))["type"] == "ok"
+
+
+def test_with_a_token_the_page_must_say_it(tmp_path):
+    from websockets.sync.client import connect
+    map_path = tmp_path / "studio_test.yaml"
+    map_path.write_text(STUDIO_MAP)
+    s = Studio(map_path, ("--token", "k3y"))
+    try:
+        with connect(s.url.replace("http", "ws") + "ws") as ws:
+            ws.send(json.dumps({"type": "studio.open", "id": 1}))
+            assert json.loads(ws.recv(timeout=5))["code"] == "unauthorized"
+            ws.send(json.dumps({"type": "hello", "token": "wrong", "id": 2}))
+            assert json.loads(ws.recv(timeout=5))["code"] == "unauthorized"
+            ws.send(json.dumps({"type": "hello", "token": "k3y", "id": 3, "want_audio": False}))
+            assert json.loads(ws.recv(timeout=5))["type"] == "status"
+            ws.send(json.dumps({"type": "studio.open", "id": 4}))
+            assert json.loads(ws.recv(timeout=5))["type"] == "studio.map"
+    finally:
+        s.stop()
+
+
+def test_attach_command_opens_a_running_servers_page(serve):
+    srv = serve()
+    srv.wait_ready().close()
+    ok = subprocess.run([sys.executable, "-m", "scorewright.cli", "studio", "--attach", srv.web_url,
+                         "--no-browser"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and f"{srv.web_url}?attach=1" in ok.stderr
+    srv.stop()
+    gone = subprocess.run([sys.executable, "-m", "scorewright.cli", "studio", "--attach", srv.web_url,
+                           "--no-browser"], capture_output=True, text=True, timeout=60)
+    assert gone.returncode == 2 and "no studio page" in gone.stderr
