@@ -113,6 +113,7 @@ class Rules:
         if st.land_beat is not None and clock.inside(st.land_beat):
             st.landed, landed_at, st.land_beat = st.matched, max(st.land_beat, clock.beat), None
             clock.mark("transition", landed_at, f"{rule.name}:{'on' if st.landed else 'off'}")
+            clock.land(landed_at)
             if st.landed:
                 st.since_beat = landed_at
                 bridge = rule.transition.bridge
