@@ -126,19 +126,19 @@ class Arranger:
         return [e for slot in entered for e in self._entry(slot, beat, beats_per_bar)]
 
     def _assign_slots(self) -> list[Slot]:
-        """Slot targets for the mix; returns the slots given a new preset."""
+        """Slot targets for the mix (each preset's share of it); returns the slots given a new
+        preset."""
         order = np.argsort(-self.mix)[:MAX_SLOTS]
         chosen = {int(i): float(self.mix[i]) for i in order if self.mix[i] >= MIN_SLOT_WEIGHT}
         if not chosen:
             chosen = {int(order[0]): 1.0}
-        total = sum(chosen.values())
         for slot in self.slots:
-            slot.target = chosen.pop(slot.preset, 0.0) / total if slot.preset is not None else 0.0
+            slot.target = chosen.pop(slot.preset, 0.0) if slot.preset is not None else 0.0
         entered = []
         for preset, w in sorted(chosen.items(), key=lambda kv: -kv[1]):
             free = [s for s in self.slots if s.target == 0.0 and s.gain == 0.0]
             slot = free[0] if free else min(self.slots, key=lambda s: (s.target, s.gain))
-            slot.preset, slot.target = preset, w / total
+            slot.preset, slot.target = preset, w
             slot.gain = 0.0 if free else slot.gain
             p = PRESETS[preset]
             self.program_changes += [(slot.channel("pad"), p.pad), (slot.channel("bass"), p.bass),

@@ -63,8 +63,29 @@ class SynthBackend(Backend):
         w = np.exp(-(dist - dist.min()) / 0.15)
         return unit((w / w.sum()) @ self.preset_matrix)
 
+    def style_vector(self, embedding: np.ndarray) -> np.ndarray:
+        """A style enters blends as its unit embedding followed by its preset weights, so a blend
+        of styles plays a blend of their presets: a fade moves the mix from its first frame
+        (a blend of embeddings would jump to whichever preset is nearest the midpoint)."""
+        e = np.asarray(embedding, np.float32)
+        if len(e) == self.style_dim + len(PRESETS):     # already a blend (a map's blend style)
+            return e
+        return np.concatenate([unit(e), self.preset_weights(unit(e))]).astype(np.float32)
+
+    def blend(self, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The weighted mean of the styles' preset weights, after their unit-length embedding
+        blend (kept for whatever reads `style` as a point in text space)."""
+        total = float(weights.sum())
+        if not total > 0:
+            return np.zeros(vectors.shape[1], np.float32)
+        mean = (weights.astype(np.float64) / total) @ vectors
+        return np.concatenate([unit(mean[:self.style_dim]), mean[self.style_dim:]]).astype(np.float32)
+
     def preset_weights(self, style: np.ndarray) -> np.ndarray:
-        """Softmax over cosine similarity of the style to each preset."""
+        """The preset weights of a blend, or of an embedding: the softmax over its cosine
+        similarity to each preset."""
+        if len(style) == self.style_dim + len(PRESETS):
+            return np.asarray(style[self.style_dim:], np.float64)
         sims = self.preset_matrix @ style
         w = np.exp((sims - sims.max()) / PRESET_TEMPERATURE)
         return w / w.sum()
