@@ -44,7 +44,7 @@ def sample_of(beat: float, tempo: float) -> int:
 def _render(synth, tempo: float, bpb: int, message: str | None, t: float) -> tuple[np.ndarray, list[Mark]]:
     smap = replace(load(MAP), tempo=tempo, beats_per_bar=bpb)
     script = [] if message is None else [ScriptItem(t, check(json.loads(message)))]
-    seconds = 1.0 + 0.0173 * len(KINDS) + 2 * bpb * 60 / tempo + 0.5   # a bar landing and 2 beats
+    seconds = 1.0 + 0.0173 * len(KINDS) + 2 * bpb * 60 / tempo + 0.5   # a bar landing and a bar
     return render(smap, synth, seconds, script, seed=5)
 
 
@@ -69,7 +69,9 @@ def test_heard_from_the_landing_sample(synth, kind, tempo, bpb):
     t, a, marks, b = case(synth, tempo, bpb, kind)
     first = first_difference(a, b)
     assert first is not None
-    after = KINDS[kind].get("after_landing_beats")         # a beat past the landing, no marker
+    spec = KINDS[kind]                                       # a beat past the landing: no marker
+    after = None if not {"after_landing_beats", "after_landing_bars"} & set(spec) else \
+        spec.get("after_landing_beats", 0) + spec.get("after_landing_bars", 0) * bpb
     if kind == "game_note":                                  # from its reply's frame
         landing = frame_of(t) * FRAME_SAMPLES
     else:

@@ -159,7 +159,7 @@ class Director:
         self._params.smooth()
         env = self.env()
         active = self.rules.update(env, clock)
-        weights = self.rules.weights(env, clock.beat, self.styles.base_weights)
+        weights = self.rules.weights(env, clock, self.styles.base_weights)
         for name, w in self.styles.prompts.items():
             weights[name] = weights.get(name, 0.0) + w
         weights = self.stingers.apply(weights, clock, self.set_state)
