@@ -4,8 +4,8 @@
 
 For each of `--events` random draws (tempo 72-173 bpm, 3/4 or 4/4, event time, music seed) it
 renders tests/fixtures/landing.yaml twice per kind of tests/fixtures/landing_kinds.yaml, with and
-without the change, and measures from the change's landing sample (its marker, a beat past it,
-or the frame a game note applies to) to the first differing sample and to where the difference
+without the change, and measures from the change's landing sample (its marker, beats or bars
+past it, or the frame a game note applies to) to the first differing sample and to where the difference
 is heard (the end of the first 20 ms whose RMS reaches a quarter of the music's level).
 Prints one JSON line: p50/p95 in ms per kind, and how many were never heard in the render.
 """
@@ -33,14 +33,16 @@ from scorewright.statemap.model import StateMap
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
 
-def landing(kind: str, spec: dict, marks, t: float, tempo: float) -> int:
+def landing(kind: str, spec: dict, marks, t: float, tempo: float, bpb: int) -> int:
     """The change's landing sample in the render that has it."""
     if kind == "game_note":
         return frame_of(t) * FRAME_SAMPLES
     want = "transition" if spec["message"]["type"] == "set" else "stinger"
     mark = next(m for m in marks if m.kind == want)
-    after = spec.get("after_landing_beats")
-    return mark.pos if after is None else round((mark.beat + after) * 60 * SAMPLE_RATE / tempo)
+    if not {"after_landing_beats", "after_landing_bars"} & set(spec):
+        return mark.pos
+    after = spec.get("after_landing_beats", 0) + spec.get("after_landing_bars", 0) * bpb
+    return round((mark.beat + after) * 60 * SAMPLE_RATE / tempo)
 
 
 def percentiles(ms: list[float]) -> dict[str, float | None]:
@@ -65,7 +67,7 @@ def draw(synth: SynthBackend, smap: StateMap, kinds: dict, t: float, seed: int
     out = {}
     for kind, spec in kinds.items():
         (a, marks), (b, _) = rendered(spec["message"]), rendered(spec.get("against"))
-        land = landing(kind, spec, marks, t, smap.tempo)
+        land = landing(kind, spec, marks, t, smap.tempo, smap.beats_per_bar)
         first = first_difference(a, b)
         heard = None if first is None else audible(a, b, first, level(b, SAMPLE_RATE // 2, land))
         out[kind] = tuple(None if x is None else (x - land) / SAMPLE_RATE * 1000 for x in (first, heard))
