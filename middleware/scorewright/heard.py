@@ -12,7 +12,7 @@ import numpy as np
 
 from .audio import FRAME_SAMPLES
 from .backends.base import Backend
-from .engine import Engine, ScriptItem
+from .engine import Engine, Frame, ScriptItem
 from .statemap.director import Director
 from .statemap.model import StateMap
 
@@ -35,7 +35,7 @@ def render(smap: StateMap, backend: Backend, seconds: float, script: Iterable[Sc
     """An offline render of `smap` and the markers it made."""
     marks: list[Mark] = []
 
-    def collect(k: int, frame) -> None:
+    def collect(k: int, frame: Frame) -> None:
         marks.extend(Mark(k * FRAME_SAMPLES + m.offset, m.kind, m.name, m.beat) for m in frame.markers)
     pcm = Engine(backend, Director(smap, backend, seed)).render(seconds, script, on_frame=collect)
     return pcm, marks
