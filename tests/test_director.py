@@ -93,8 +93,11 @@ def test_stinger_interrupts_and_resumes(director):
     weights = [c.weights for c in conds]
     assert "stinger_died" not in weights[11 - 5]
     assert weights[12 - 5] == {"stinger_died": 1.0}   # lands on beat 1.0 (frame 12)
-    assert weights[62 - 5] == {"stinger_died": 1.0}   # one bar: beats 1.0 to 5.0
-    assert weights[64 - 5] == {"calm": 1.0}           # then resumes
+    assert conds[12 - 5].change_beat == 1.0            # ... from that beat inside the frame
+    assert weights[61 - 5] == {"stinger_died": 1.0}   # one bar: beats 1.0 to 5.0
+    assert weights[62 - 5] == {"calm": 1.0}           # then resumes from beat 5.0 (frame 62)
+    assert conds[62 - 5].change_beat == 5.0
+    assert conds[63 - 5].change_beat is None
 
 
 def test_notes_onset_held_release(director):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .audio import FRAME_SAMPLES, SAMPLE_RATE
+
 # piano-roll states per pitch: free (the model decides whether it sounds), off, held (on since an
 # earlier frame), onset (starts this frame), on (sounding; the model decides onset or held)
 NOTE_FREE, NOTE_OFF, NOTE_HELD, NOTE_ONSET, NOTE_ON = -1, 0, 1, 2, 3
@@ -24,6 +26,9 @@ class Conditioning:
 
     `beat` is the musical position (in beats since the stream started) of the frame's first
     sample; with `tempo_bpm` it places every note of the frame on the shared beat clock.
+    `change_beat` is where, inside the frame, what the director landed in it takes effect (a
+    stinger's start or end, a transition, a motif note): before it the previous frame's
+    conditioning still holds; None means from the frame's first sample.
     `weights` names the blended styles, for display and telemetry only.
     """
 
@@ -40,7 +45,16 @@ class Conditioning:
     tempo_bpm: float = 120.0
     beat: float = 0.0
     beats_per_bar: int = 4
+    change_beat: float | None = None
     weights: dict[str, float] = field(default_factory=dict)
+
+
+def frame_offset(beat: float, frame_beat: float, tempo_bpm: float) -> int:
+    """Sample offset of `beat` from the first sample of a frame that starts at `frame_beat`,
+    rounded to the nearest sample and kept inside the frame: where markers put a beat and
+    where backends play it."""
+    offset = round((beat - frame_beat) * 60 * SAMPLE_RATE / tempo_bpm)
+    return min(FRAME_SAMPLES - 1, max(0, offset))
 
 
 def unit(v: np.ndarray) -> np.ndarray:

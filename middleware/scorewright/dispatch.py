@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .audio import FRAME_SAMPLES
+from .audio import FRAME_SAMPLES, SAMPLE_RATE
 from .engine import Engine
 from .prompts import PromptEmbedder
 from .protocol import Message, ProtocolError, decode, encode, error, ok, printable, status_message
@@ -98,9 +98,11 @@ class Dispatcher:
             return error("internal", f"internal error: {type(e).__name__}: {e}", msg_id)
 
     def _applied(self, msg_id: Any, frame: int, **extra: Any) -> dict[str, Any]:
-        """`ok` with the first frame generated under the change, its stream position and when
-        it is due to play."""
-        return ok(msg_id, frame=frame, pos=frame * FRAME_SAMPLES, due=self.stream.due_unix(frame), **extra)
+        """`ok` with the first frame generated under the change, and the stream position and
+        time where it is first heard (after the backend's latency)."""
+        late = self.engine.backend.latency_samples
+        return ok(msg_id, frame=frame, pos=frame * FRAME_SAMPLES + late,
+                  due=self.stream.due_unix(frame) + late / SAMPLE_RATE, **extra)
 
     def _prompt(self, msg: Message, peer: Peer) -> dict[str, Any]:
         """Embedded off the frame clock: the reply says it is pending; a failure comes later as

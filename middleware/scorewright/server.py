@@ -189,10 +189,12 @@ class Server:
     # -- audio out (output thread) ---------------------------------------------------------
     def _publish(self, k: int, frame: Frame) -> None:
         pos, due = k * FRAME_SAMPLES, self.stream.due_unix(k)
+        late = self.engine.backend.latency_samples       # markers: where they are heard
         out = Outgoing(k, frame.pcm, audio_header(k, pos, len(frame.pcm), due),
-                       [marker_message(m.kind, m.name, pos + m.offset, m.beat, m.bar,
-                                       due + m.offset / SAMPLE_RATE) for m in frame.markers],
-                       encode(status_message(self.status())) if k % 25 == 0 else None, frame.inspection)
+                       [marker_message(m.kind, m.name, pos + late + m.offset, m.beat, m.bar,
+                                       due + (late + m.offset) / SAMPLE_RATE) for m in frame.markers],
+                       encode(status_message(self.status())) if k % 25 == 0 else None,
+                       frame.inspection)
         for t in self.transports:
             t.publish(out)
         self.engine.inspect = any(t.wants_inspection() for t in self.transports)

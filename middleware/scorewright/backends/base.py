@@ -39,6 +39,9 @@ class Backend(abc.ABC):
     style_dim: int
     # sampling and guidance the director uses where a map's `generation:` says nothing
     generation_defaults: ClassVar[Mapping[str, float]] = {}
+    # how many samples after its stream position a frame's conditioning is first heard (a codec's
+    # lookahead, a model's reaction): markers and replies add it to their `pos` and `due`
+    latency_samples: int = 0
 
     # -- style space --
     @abc.abstractmethod

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..audio import FRAME_SAMPLES, FRAME_SECONDS
+from ..audio import FRAME_SECONDS
+from ..conditioning import frame_offset
 
 TEMPO_GLIDE_S = 1.5          # time constant of tempo changes
 
@@ -33,12 +34,14 @@ def boundary(beat: float, at: str, beats_per_bar: int, bars: int = 1) -> float:
 class Clock:
     """Frame count, beat position and tempo; collects the markers of the frame being made.
 
-    Between `begin_frame` and `end_frame` the frame spans beats [beat, frame_end)."""
+    Between `begin_frame` and `end_frame` the frame spans beats [beat, frame_end); `landed` is
+    the earliest beat where a change landed in it (None: nothing did)."""
 
     def __init__(self, beats_per_bar: int, marker_kinds: tuple[str, ...], tempo: float) -> None:
         self.beats_per_bar, self.kinds = beats_per_bar, marker_kinds
         self.frame, self.beat, self.tempo = 0, 0.0, tempo
         self.markers: list[Marker] = []
+        self.landed: float | None = None
         self.beats_per_frame = tempo / 60 * FRAME_SECONDS
         self.frame_end = self.beats_per_frame
 
@@ -51,6 +54,7 @@ class Clock:
         self.beats_per_frame = self.tempo / 60 * FRAME_SECONDS
         self.frame_end = self.beat + self.beats_per_frame
         self.markers = []
+        self.landed = None
         b = math.ceil(self.beat - 1e-9)
         while b < self.frame_end - 1e-9:
             if b % self.beats_per_bar == 0:
@@ -62,11 +66,15 @@ class Clock:
         """Does `beat` fall before the end of this frame?"""
         return beat < self.frame_end - 1e-9
 
+    def land(self, beat: float) -> None:
+        """A change lands at `beat` (inside this frame; earlier beats mean its first sample)."""
+        beat = max(beat, self.beat)
+        self.landed = beat if self.landed is None else min(self.landed, beat)
+
     def mark(self, kind: str, beat: float, name: str = "") -> None:
         """A marker at `beat` (inside this frame), if the map asked for this kind."""
         if kind in self.kinds:
-            offset = int(round((beat - self.beat) / self.beats_per_frame * FRAME_SAMPLES))
-            self.markers.append(Marker(kind, min(max(offset, 0), FRAME_SAMPLES - 1), beat,
+            self.markers.append(Marker(kind, frame_offset(beat, self.beat, self.tempo), beat,
                                        int(beat // self.beats_per_bar), name))
 
     def glide_tempo(self, target: float | None) -> None:

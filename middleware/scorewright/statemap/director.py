@@ -203,7 +203,7 @@ class Director:
         self._params.smooth()
         env = self.env()
         active = self.rules.update(env, clock)
-        weights = self.rules.weights(env, clock.beat, self.styles.base_weights)
+        weights = self.rules.weights(env, clock, self.styles.base_weights)
         for name, w in self.styles.prompts.items():
             weights[name] = weights.get(name, 0.0) + w
         weights = self.stingers.apply(weights, clock, self.set_state)
@@ -215,11 +215,13 @@ class Director:
         drums = self.stingers.drums()
         if drums is None:
             drums = self.rules.top(active, lambda r: r.drums)
+        notes = self.notes_in.vector(motifs, clock.beat, clock.frame_end, transpose_to(self.backend.key()))
+        if self.notes_in.first_onset is not None:
+            clock.land(self.notes_in.first_onset)
         cond = Conditioning(
-            style=style,
-            notes=self.notes_in.vector(motifs, clock.beat, clock.frame_end, transpose_to(self.backend.key())),
+            style=style, notes=notes,
             drums=self.map.drums if drums is None else drums, seed=self.seed, tempo_bpm=clock.tempo,
-            beat=clock.beat, beats_per_bar=self.map.beats_per_bar,
+            beat=clock.beat, beats_per_bar=self.map.beats_per_bar, change_beat=clock.landed,
             weights={k: round(v / total, 4) for k, v in weights.items() if v > 0},
             **self.rules.generation(active, self._base_gen))
         target = self.rules.top(active, lambda r: r.tempo) or self.map.tempo

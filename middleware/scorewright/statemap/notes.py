@@ -12,9 +12,10 @@ from .errors import InputError
 from .model import Motif
 
 
-def motif_states(motif: Motif, b0: float, b1: float) -> list[tuple[int, int]]:
-    """(pitch, onset/held) for motif notes sounding in the window [b0, b1) (motif-relative)."""
-    out: list[tuple[int, int]] = []
+def motif_states(motif: Motif, b0: float, b1: float) -> list[tuple[int, int, float]]:
+    """(pitch, onset/held, start beat) for motif notes sounding in the window [b0, b1)
+    (motif-relative beats)."""
+    out: list[tuple[int, int, float]] = []
     if b1 <= 0 or (not motif.loop and b0 >= motif.length):
         return out
     loop = math.floor(max(b0, 0.0) / motif.length) * motif.length
@@ -23,9 +24,9 @@ def motif_states(motif: Motif, b0: float, b1: float) -> list[tuple[int, int]]:
         for start, dur, pitch in motif.notes:
             s, e = base + start, base + start + dur
             if b0 <= s < b1 and s >= 0:
-                out.append((pitch, NOTE_ONSET))
+                out.append((pitch, NOTE_ONSET, s))
             elif s < b0 < e:
-                out.append((pitch, NOTE_HELD))
+                out.append((pitch, NOTE_HELD, s))
     return out
 
 
@@ -44,6 +45,7 @@ class Notes:
         self.reset()
 
     def reset(self) -> None:
+        self.first_onset: float | None = None   # beat of the last frame's first motif onset
         self.held: set[int] = set()
         self.onsets: set[int] = set()
         self.released: set[int] = set()
@@ -62,16 +64,20 @@ class Notes:
     def vector(self, motifs: Iterable[tuple[Motif, float]], b0: float, b1: float, shift: int) -> np.ndarray:
         """The piano roll of the frame [b0, b1): released notes off, motifs (started at their
         beat; transposed by `shift` where they follow the key), then the game's held notes and
-        onsets. Onsets become held notes for the next frames."""
+        onsets. Onsets become held notes for the next frames; `first_onset` is the beat of the
+        frame's first motif onset."""
         vec = free_notes()
         for n in self.released:
             vec[n] = NOTE_OFF
         self.released.clear()
+        self.first_onset = None
         for motif, start in motifs:
-            for pitch, state in motif_states(motif, b0 - start, b1 - start):
+            for pitch, state, at in motif_states(motif, b0 - start, b1 - start):
                 p = pitch + shift if motif.transpose else pitch
                 if 0 <= p <= 127:
                     vec[p] = max(vec[p], state)
+                    if state == NOTE_ONSET and (self.first_onset is None or start + at < self.first_onset):
+                        self.first_onset = start + at
         for n in self.held:
             vec[n] = max(vec[n], NOTE_HELD)
         for n in self.onsets:

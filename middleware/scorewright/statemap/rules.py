@@ -92,6 +92,8 @@ class Rules:
         active = []
         for rule in self.map.rules:
             st = self.state[rule.name]
+            if st.landed and clock.beat - 1e-9 <= st.bridge_until and clock.inside(st.bridge_until):
+                clock.land(st.bridge_until)          # the bridge gives way to the blend here
             self._update(rule, st, env, clock)
             if st.gain > 0:
                 active.append(rule)
@@ -113,6 +115,7 @@ class Rules:
         if st.land_beat is not None and clock.inside(st.land_beat):
             st.landed, landed_at, st.land_beat = st.matched, max(st.land_beat, clock.beat), None
             clock.mark("transition", landed_at, f"{rule.name}:{'on' if st.landed else 'off'}")
+            clock.land(landed_at)
             if st.landed:
                 st.since_beat = landed_at
                 bridge = rule.transition.bridge
@@ -122,9 +125,9 @@ class Rules:
         step = 1.0 if fade <= 0 else FRAME_SECONDS * 1000 / fade
         st.gain = min(1.0, st.gain + step) if st.landed else max(0.0, st.gain - step)
 
-    def weights(self, env: Mapping[str, Any], beat: float, base: Mapping[str, float]) -> dict[str, float]:
+    def weights(self, env: Mapping[str, Any], clock: Clock, base: Mapping[str, float]) -> dict[str, float]:
         """Blend tiers by priority: a higher tier covers lower ones (and the map's base weights)
-        by its fade gain; rules of one tier add up."""
+        by its fade gain; rules of one tier add up. A bridge holds until the frame its end is in."""
         weights: dict[str, float] = {}
         remaining = 1.0
         for _, rules in self._tiers:
@@ -135,7 +138,7 @@ class Rules:
                     continue
                 curve = rule.transition.curve
                 g = st.gain if curve == "linear" else shaped(st.gain, curve)
-                if st.landed and beat < st.bridge_until:
+                if st.landed and not clock.inside(st.bridge_until):
                     tier[rule.transition.bridge] = tier.get(rule.transition.bridge, 0.0) + g
                 else:
                     for style, const, expr in self._blend_parts[rule.name]:

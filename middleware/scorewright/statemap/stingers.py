@@ -18,8 +18,8 @@ class Playing:
     stinger: Stinger
     start_beat: float
     end_beat: float
-    gain: float = 0.0
-    ended: bool = False          # its `then` states were set
+    gain: float = 1.0
+    ended: bool = False          # its last beat passed (its `then` states were set)
 
 
 class Stingers:
@@ -53,8 +53,9 @@ class Stingers:
 
     def apply(self, weights: dict[str, float], clock: Clock,
               set_state: Callable[[str, str], None]) -> dict[str, float]:
-        """One frame: land a pending stinger (and mark it), fade, end it (setting its `then`
-        states); returns the style weights with the stinger's style mixed in by its gain."""
+        """One frame: land a pending stinger (and mark it), end it on its last beat (setting its
+        `then` states) and fade it out; returns the style weights with the stinger's style mixed
+        in by its gain. A stinger takes over at once from its landing; `fade_ms` is its way out."""
         if self.pending is not None:
             s = self.pending
             start = boundary(clock.beat, s.at, self.map.beats_per_bar)
@@ -63,18 +64,21 @@ class Stingers:
                 length = s.beats if s.beats is not None else (s.bars or 1) * self.map.beats_per_bar
                 self.playing, self.pending = Playing(s, start, start + length), None
                 clock.mark("stinger", start, s.event)
+                clock.land(start)
         st = self.playing
         if st is None:
             return weights
-        step = 1.0 if st.stinger.fade_ms <= 0 else FRAME_SECONDS * 1000 / st.stinger.fade_ms
-        st.gain = min(1.0, st.gain + step) if clock.beat < st.end_beat else max(0.0, st.gain - step)
-        if clock.beat >= st.end_beat and not st.ended:
+        if not st.ended and clock.inside(st.end_beat):
             st.ended = True
+            clock.land(st.end_beat)
             for group, value in st.stinger.then_state.items():
                 set_state(group, value)
-        if st.gain <= 0.0 and clock.beat >= st.end_beat:
-            self.playing = None
-            return weights
+        if st.ended:
+            st.gain = 0.0 if st.stinger.fade_ms <= 0 else max(
+                0.0, st.gain - FRAME_SECONDS * 1000 / st.stinger.fade_ms)
+            if st.gain <= 0.0:
+                self.playing = None
+                return weights
         if st.stinger.style is None:
             return weights
         total = sum(weights.values()) or 1.0
@@ -83,14 +87,14 @@ class Stingers:
         return out
 
     def drums(self) -> int | None:
-        """The drums a stinger asks for while it is mostly in (None: it does not decide)."""
-        if self.playing is not None and self.playing.gain > 0.5:
+        """The drums a stinger asks for from its landing to its end (None: it does not decide)."""
+        if self.playing is not None and not self.playing.ended:
             d = self.playing.stinger.drums
             return DRUMS_FREE if d is None else d
         return None
 
     def motif(self) -> tuple[Motif, float] | None:
-        """The stinger's motif and the beat it started on, while it plays."""
-        if self.playing is not None and self.playing.stinger.notes is not None:
+        """The stinger's motif and the beat it started on, from its landing to its end."""
+        if self.playing is not None and not self.playing.ended and self.playing.stinger.notes is not None:
             return self.playing.stinger.notes, self.playing.start_beat
         return None

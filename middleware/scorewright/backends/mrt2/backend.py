@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from ...audio import FRAME_SAMPLES
 from ...conditioning import Conditioning
 from ..base import Backend
 from . import models, musiccoca, profiles, start, tokens
@@ -19,6 +20,9 @@ from .sampler import Sampler, SamplingParams
 from .weights import load_depthformer, load_spectrostream, load_spectrostream_encoder
 
 log = logging.getLogger(__name__)
+# frames the model takes to answer a change of its conditioning (the frame it is given shapes
+# that frame's tokens at 40 ms granularity; the figure, not measured on real weights)
+REACTION_FRAMES = 1
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -65,6 +69,8 @@ class MRT2Backend(Backend):
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
         self.model = load_depthformer(ckpt, dtype=dt, device=self.device)
         self.decoder = load_spectrostream(ckpt, device=self.device)  # the codec stays float32
+        # a frame's tokens sound after the codec's lookahead, and the model's reaction after that
+        self.latency_samples = (self.decoder.cfg.lookahead_frames + REACTION_FRAMES) * FRAME_SAMPLES
         self.guidance, self.onsets, self.prefill_frames = guidance, onsets, prefill_frames
         self.sampler = Sampler(self.model, guidance=guidance, seed=seed,
                                cuda_graph=self.device.type == "cuda", compile=compile)

@@ -7,6 +7,7 @@ the stream is cut into frames.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,7 @@ ROLES = ("pad", "bass", "lead")
 ROLE_LEVEL = {"pad": 0.55, "bass": 0.8, "lead": 0.72}
 FALLBACK_DRUMS = "folk"     # played when drums are forced on but the mix has none
 CROSSFADE_BEATS = 1.0       # slot gains move from 0 to 1 over this many beats
+ENTRY_MIN_BEATS = 0.25      # an entering slot joins a pad or bass note only if this much is left
 
 
 @dataclass(order=True)
@@ -109,31 +111,49 @@ class Arranger:
         return [n for n in range(low, high + 1) if n % 12 in pcs]
 
     # -- mix ---------------------------------------------------------------------------
-    def set_mix(self, weights: np.ndarray) -> None:
-        """Preset weights wanted now; slots follow at the next beat, harmony at the next bar."""
+    def set_mix(self, weights: np.ndarray, beat: float, beats_per_bar: int) -> list[NoteEvent]:
+        """Preset weights wanted from `beat` on: slots follow at once (a slot that enters joins
+        its pad and bass where they are, at `beat`), harmony on a bar line (this one if `beat`
+        is on it, or the stream's first). Returns the entering slots' notes."""
+        if np.array_equal(weights, self.mix):
+            return []
         self.mix = weights
+        first = all(s.preset is None for s in self.slots)
+        entered = self._assign_slots()
+        on_bar = abs(beat / beats_per_bar - round(beat / beats_per_bar)) < 1e-9
+        if self.pending_dominant is not None and (first or on_bar):
+            self.dominant, self.pending_dominant = self.pending_dominant, None
+        return [e for slot in entered for e in self._entry(slot, beat, beats_per_bar)]
 
-    def _apply_mix_at_beat(self) -> None:
+    def _assign_slots(self) -> list[Slot]:
+        """Slot targets for the mix (each preset's share of it); returns the slots given a new
+        preset."""
         order = np.argsort(-self.mix)[:MAX_SLOTS]
         chosen = {int(i): float(self.mix[i]) for i in order if self.mix[i] >= MIN_SLOT_WEIGHT}
         if not chosen:
             chosen = {int(order[0]): 1.0}
-        total = sum(chosen.values())
         for slot in self.slots:
-            slot.target = chosen.pop(slot.preset, 0.0) / total if slot.preset is not None else 0.0
+            slot.target = chosen.pop(slot.preset, 0.0) if slot.preset is not None else 0.0
+        entered = []
         for preset, w in sorted(chosen.items(), key=lambda kv: -kv[1]):
             free = [s for s in self.slots if s.target == 0.0 and s.gain == 0.0]
             slot = free[0] if free else min(self.slots, key=lambda s: (s.target, s.gain))
-            slot.preset, slot.target = preset, w / total
+            slot.preset, slot.target = preset, w
             slot.gain = 0.0 if free else slot.gain
             p = PRESETS[preset]
             self.program_changes += [(slot.channel("pad"), p.pad), (slot.channel("bass"), p.bass),
                                      (slot.channel("lead"), p.lead)]
+            entered.append(slot)
         best = int(np.argmax(self.mix))
         if best != self.dominant and self.mix[best] > self.mix[self.dominant] + 0.05:
             self.pending_dominant = best
+        return entered
 
-    def advance_gains(self, beats: float, beats_per_bar: int, drums: int) -> None:
+    def set_drums(self, drums: int) -> None:
+        """Drums off (0) or not, from now: they stop or come in on the next step."""
+        self.drum_gain = 0.0 if drums == 0 else 1.0
+
+    def advance_gains(self, beats: float) -> None:
         """Move slot gains toward their targets: a full cross-fade takes one beat (the director
         already fades style weights over the map's fade times; this only smooths the joins)."""
         rate = beats / CROSSFADE_BEATS
@@ -141,9 +161,29 @@ class Arranger:
             s.gain = min(s.target, s.gain + rate) if s.target > s.gain else max(s.target, s.gain - rate)
             if s.gain == 0.0 and s.target == 0.0:
                 s.preset = None
-        want = 1.0 if drums != 0 else 0.0
-        self.drum_gain = min(want, self.drum_gain + rate) if want > self.drum_gain else max(
-            want, self.drum_gain - rate)
+
+    def _entry(self, slot: Slot, beat: float, beats_per_bar: int) -> list[NoteEvent]:
+        """A slot entering at `beat` between its pad's or bass's own onsets plays what they
+        last struck (within two bars), from `beat` to where it ends."""
+        spb = STEPS_PER_BEAT * beats_per_bar
+        p = PRESETS[slot.preset]
+        now = beat * STEPS_PER_BEAT
+        out: list[NoteEvent] = []
+        for part in (self._pad, self._bass):
+            struck, step = [], math.floor(now + 1e-9)
+            while not struck and step >= max(0, math.ceil(now) - 2 * spb):
+                bar, pos = divmod(step, spb)
+                struck = part(slot, p, bar, pos, spb, step / STEPS_PER_BEAT)
+                step -= 1
+            if not struck or step + 1 >= now - 1e-9:
+                continue            # nothing struck lately, or struck on this very step (it plays)
+            ends = {(e.channel, e.note): e.beat for e in struck if e.velocity == 0}
+            for e in struck:
+                end = ends.get((e.channel, e.note), beat)
+                if e.velocity > 0 and end - beat >= ENTRY_MIN_BEATS:
+                    out += [NoteEvent(beat, e.channel, e.note, e.velocity),
+                            NoteEvent(end, e.channel, e.note, 0)]
+        return out
 
     # -- events ------------------------------------------------------------------------
     def step_events(self, step: int, beats_per_bar: int, temperature: float,
@@ -151,8 +191,6 @@ class Arranger:
         """All note events that start on 16th step `step` (note-offs included, in the future)."""
         spb = STEPS_PER_BEAT * beats_per_bar
         bar, pos = divmod(step, spb)
-        if pos % STEPS_PER_BEAT == 0:
-            self._apply_mix_at_beat()
         if pos == 0 and self.pending_dominant is not None:
             self.dominant, self.pending_dominant = self.pending_dominant, None
         events: list[NoteEvent] = []

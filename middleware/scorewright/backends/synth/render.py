@@ -94,8 +94,10 @@ class SoundFontRenderer:
     def pan(self, channel: int, pan: float) -> None:
         self._tsf.control_change(channel, 10, int(np.clip(round(64 + 63 * pan), 0, 127)))
 
-    def render(self, events: list[tuple[int, int, int, int]], n: int) -> np.ndarray:
-        """Render n sample pairs; events are (sample offset, channel, note, velocity 0=off)."""
+    def play(self, events: list[tuple[int, int, int, int]], n: int) -> np.ndarray:
+        """Synthesise n sample pairs as they are (no levelling); events are (sample offset,
+        channel, note, velocity 0=off). Channel changes made between two calls take effect
+        at the joint, so a frame can be played in parts."""
         buf = bytearray(n * CHANNELS * 4)
         view = memoryview(buf)
         pos = 0
@@ -109,14 +111,19 @@ class SoundFontRenderer:
                 self._tsf.noteoff(ch, note)
         if pos < n:
             self._tsf.generate_simple(n - pos, buffer=view[pos * 8: n * 8])
-        pcm = np.frombuffer(buf, dtype=np.float32).reshape(n, CHANNELS)
+        return np.frombuffer(buf, dtype=np.float32).reshape(n, CHANNELS)
+
+    def finish(self, pcm: np.ndarray) -> np.ndarray:
+        """A played block levelled and soft-clipped: what goes out."""
         return soft_clip(self._levelled(pcm))
 
     def _levelled(self, pcm: np.ndarray) -> np.ndarray:
-        """Slow 2:1 levelling toward TARGET_RMS; the gain ramps across the block (no zipper)."""
-        rms = float(np.sqrt(np.mean(np.square(pcm)))) if len(pcm) else 0.0
-        self._level += (max(rms, 1e-4) - self._level) / LEVEL_TAU_FRAMES
+        """Slow 2:1 levelling toward TARGET_RMS; the gain ramps across the block (no zipper).
+        Causal: a block's gain comes from the blocks before it, so nothing in a block changes
+        the samples ahead of it."""
         gain = float(np.clip((TARGET_RMS / self._level) ** 0.5, *GAIN_RANGE))
         ramp = np.linspace(self._gain, gain, len(pcm), dtype=np.float32)[:, None]
         self._gain = gain
+        rms = float(np.sqrt(np.mean(np.square(pcm)))) if len(pcm) else 0.0
+        self._level += (max(rms, 1e-4) - self._level) / LEVEL_TAU_FRAMES
         return pcm * ramp
