@@ -47,6 +47,7 @@ class Dispatcher:
         self.status, self.token = status, token
         self.studio: Callable[[Peer, Message], dict[str, Any]] | None = None   # studio pages' own
         self.messages = self.errors = 0
+        self.changes = 0             # messages that may have changed the server's state
         self._throttle = Throttle()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sw-dispatch", daemon=True)
@@ -73,6 +74,7 @@ class Dispatcher:
             msg = decode(payload)
             msg_id = msg.id
             if msg.kind == "hello":
+                self.changes += 1
                 return self._hello(msg, peer)
             if not peer.authorized:
                 raise ProtocolError("unauthorized", "send 'hello' with the server's token first", msg_id)
@@ -80,6 +82,7 @@ class Dispatcher:
                 return ok(msg_id, time=time.time())
             if msg.kind == "status":
                 return status_message(self.status(), msg_id)
+            self.changes += 1
             if msg.kind == "prompt" and msg.fields.get("weight", 1.0) > 0:
                 return self._prompt(msg, peer)
             if msg.kind.startswith("studio."):

@@ -32,6 +32,7 @@ class PromptEmbedder:
         self.engine = engine
         self.pending: list[str] = []          # names waiting for their embedding (for status)
         self.failed = 0
+        self.finished = 0             # prompts done (applied or failed)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._queue: queue.Queue[PromptJob | None] = queue.Queue(maxsize=max_pending)
@@ -76,6 +77,7 @@ class PromptEmbedder:
                 self.failed += 1
             with self._lock:
                 self.pending.remove(name)
+                self.finished += 1
             job.done(result)
 
     def _embed(self, msg: Message) -> np.ndarray:

@@ -127,12 +127,13 @@ class Server:
         self.studio = StudioService(engine, engine.backend.name, self._push_web)
         self.transports = default_transports(config, self.studio.takes) if transports is None else transports
         self.stream = PacedStream(engine, [self._publish], config.lookahead)
-        self.inbox = Inbox(config.budgets.pending_messages)
+        self.inbox = Inbox(config.budgets)
         self.embedder = PromptEmbedder(engine)
         self.dispatcher = Dispatcher(engine, self.stream, self.embedder, self.inbox, self.status,
                                      config.token)
         self.dispatcher.studio = self.studio.handle
         self.map_error: str | None = None
+        self._status: tuple[tuple, dict[str, Any]] | None = None
         self._watcher = MapWatcher(engine.director.map.files) if config.watch else None
         self.recorder = Recorder(config.record, engine.director.map.name, engine.director.seed) \
             if config.record else None
@@ -253,6 +254,14 @@ class Server:
         return sum(t.clients() for t in self.transports)
 
     def status(self) -> dict[str, Any]:
+        """The server's state, computed again only when something changed (a frame, a message
+        other than ping/status, a prompt embedded): a client asking in a loop costs little."""
+        key = (self.engine.steps, self.dispatcher.changes, self.embedder.finished, self.map_error)
+        if self._status is None or self._status[0] != key:
+            self._status = (key, self._make_status())
+        return self._status[1]
+
+    def _make_status(self) -> dict[str, Any]:
         e, d, st = self.engine, self.engine.director, self.stream.stats
         cond = e.last_cond
         zmq, tcp, ring = (self.transport(n) for n in ("zmq", "tcp", "ring"))

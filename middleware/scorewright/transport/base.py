@@ -14,6 +14,7 @@ import ctypes.util
 import functools
 import queue
 import sys
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -55,6 +56,8 @@ class Budgets:
     total_backlog_bytes: int = 32 << 20    # queued for all clients of a transport: audio dropped past
     total_inbound_bytes: int = 16 << 20    # unfinished frames held for all clients of a transport
     pending_messages: int = 256            # messages waiting for the dispatcher, all transports
+    messages_per_second: float = 500.0     # one client's sustained rate (a game sends tens)...
+    message_burst: int = 250               # ...and burst; beyond, its messages are refused
     zmq_queue: int = 64                    # ZMQ messages queued per peer, in and out (high-water marks)
 
 
@@ -66,6 +69,22 @@ class Peer(abc.ABC):
     want_audio: bool = False     # hello's want_audio / markers (transports that carry audio)
     want_markers: bool = False
     client_name: str = ""
+    _tokens: float = -1.0        # the rate limit's bucket (-1: full, not started)
+    _refill_at: float = 0.0
+    _refused_notice: float = 0.0
+    limited: int = 0             # messages refused for going too fast
+
+    def allow(self, now: float, rate: float, burst: int) -> bool:
+        """A token bucket: `rate` messages a second sustained, `burst` at once."""
+        if self._tokens < 0:
+            self._tokens, self._refill_at = float(burst), now
+        self._tokens = min(float(burst), self._tokens + (now - self._refill_at) * rate)
+        self._refill_at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self.limited += 1
+        return False
 
     @abc.abstractmethod
     def reply(self, payload: bytes) -> None:
@@ -88,11 +107,20 @@ class Inbound:
 class Inbox:
     """The one queue every transport puts inbound messages on, in arrival order, bounded."""
 
-    def __init__(self, limit: int) -> None:
-        self._q: queue.Queue[Inbound | None] = queue.Queue(maxsize=limit)
+    def __init__(self, budgets: Budgets) -> None:
+        self.budgets = budgets
+        self._q: queue.Queue[Inbound | None] = queue.Queue(maxsize=budgets.pending_messages)
 
     def put(self, peer: Peer, payload: bytes) -> bool:
-        """Queue a message; False (and a `busy` error to the peer) when the inbox is full."""
+        """Queue a message; False (and a `busy` error to the peer, at most once a second when it
+        goes too fast) when the client is over its rate or the inbox is full."""
+        now = time.monotonic()
+        if not peer.allow(now, self.budgets.messages_per_second, self.budgets.message_burst):
+            if now - peer._refused_notice >= 1.0:
+                peer._refused_notice = now
+                peer.reply(encode(error("busy", f"more than {self.budgets.messages_per_second:g} messages "
+                                        "a second; messages are refused until you send fewer")))
+            return False
         try:
             self._q.put_nowait(Inbound(peer, payload))
             return True

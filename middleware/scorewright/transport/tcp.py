@@ -207,7 +207,7 @@ class TcpTransport(Transport):
 
     def stats(self) -> dict[str, Any]:
         return {"clients": self.clients(), "backlog_bytes": self._backlog, "refused": self.refused,
-                "disconnected": self.disconnected,
+                "disconnected": self.disconnected, "limited": sum(c.limited for c in self.conns),
                 "dropped_audio": sum(c.dropped_audio for c in self.conns)}
 
     # -- the I/O thread --
