@@ -58,6 +58,7 @@ class Client:
         self._sock.connect(address)
         self._ids = itertools.count(1)
         self.errors: deque[dict[str, Any]] = deque(maxlen=100)     # the latest error replies
+        self.error_count = 0      # every error reply seen
         self.dropped = 0          # messages dropped in a row while no server took them
         self.status: dict[str, Any] = {}
 
@@ -138,6 +139,7 @@ class Client:
     def _note(self, reply: dict[str, Any]) -> None:
         if reply.get("type") == "error":
             self.errors.append(reply)
+            self.error_count += 1
             log.warning("scorewright: %s (%s)", reply.get("message"), reply.get("code"))
 
     def _send(self, wait: bool, kind: str, **fields: Any) -> dict[str, Any] | int:

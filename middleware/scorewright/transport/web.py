@@ -159,7 +159,7 @@ class WebTransport(Transport):
         try:
             obj = json.loads(message)
             payload = msgpack.packb(obj, use_bin_type=True)
-        except (ValueError, TypeError, OverflowError) as e:
+        except (ValueError, TypeError, OverflowError, RecursionError) as e:
             self.send_text(peer, json.dumps(error("bad_message", f"not a JSON message: {e}")))
             return
         if self._inbox is not None:
