@@ -379,3 +379,21 @@ def test_memory_held_for_hostile_clients_is_returned(serve):
     while (now := rss_mb(srv.proc.pid) - start) >= held / 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert held >= 8 and now < held / 2, (start, held, now)
+
+
+def test_ipv6_loopback_binds_and_serves():
+    port, audio = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "scorewright.cli", "serve", "demo", "--host", "::1",
+                             "--control-port", str(port), "--audio-port", str(audio), "--tcp-port", "0",
+                             "--web-port", "0", "--ring", "none"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        from scorewright.client import wait_for_server
+        client = wait_for_server(f"tcp://[::1]:{port}", within=30, process=proc)
+        assert client.set("danger", 0.5, wait=True)["type"] == "ok"
+        with AudioSubscriber(f"tcp://[::1]:{audio}") as sub:
+            assert sub.recv(3.0) is not None
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
