@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scorewright.backends.synth import analysis
-from scorewright.client import AudioSubscriber, RingReader, ScorewrightError
+from scorewright.client import AudioSubscriber, Client, RingReader, ScorewrightError
 from scorewright.protocol import FrameReader, encode, frame
 
 
@@ -137,3 +137,15 @@ def test_audio_blocks_raise_after_their_timeout_instead_of_ending_silently():
     from scorewright.transport import free_port
     with AudioSubscriber(f"tcp://127.0.0.1:{free_port()}") as sub, pytest.raises(TimeoutError, match="serve"):
         next(sub.blocks(timeout=0.3))
+
+
+def test_with_no_server_messages_are_dropped_not_queued(serve):
+    from scorewright.transport import free_port
+    port = free_port()
+    game = Client(f"tcp://127.0.0.1:{port}", timeout=0.5)
+    for _ in range(50):
+        game.set("danger", 0.9)                      # no server yet: dropped at once, never blocks
+    assert game.dropped == 50
+    with pytest.raises(TimeoutError):
+        game.ping()
+    game.close()

@@ -104,7 +104,7 @@ def check_models() -> Check:
                  f"them){without}")
 
 
-def check_ports(ports: tuple[int, ...] = (7700, 7701, 7702), host: str = "127.0.0.1") -> Check:
+def check_ports(ports: tuple[int, ...] = (7700, 7701, 7702, 7710), host: str = "127.0.0.1") -> Check:
     busy = []
     for port in ports:
         with socket.socket() as s:

@@ -116,7 +116,12 @@ def _to_python(node: yaml.Node, path: Path_, pos: Positions, file: str) -> Any:
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
             key = _to_python(knode, path + ("<key>",), pos, file)
-            if not isinstance(key, (str, int, float, bool)):
+            if isinstance(key, bool):        # YAML 1.1 reads on/off/yes/no/true/false as booleans
+                pos.problems.append(Problem(file, knode.start_mark.line + 1, knode.start_mark.column + 1,
+                                            format_path(path), f"the name {knode.value!r} is a YAML boolean "
+                                            "(on/off/yes/no/true/false): quote it or pick another name"))
+                continue
+            if not isinstance(key, (str, int, float)):
                 pos.problem(path, "mapping keys must be plain names")
                 continue
             key = str(key) if not isinstance(key, str) else key
