@@ -244,3 +244,22 @@ def test_hostile_page_messages_get_errors_and_the_page_socket_stays_up(studio):
         assert json.loads(ws.recv(timeout=5))["code"] == "bad_message"
         ws.send(json.dumps({"type": "ping", "id": 9}))
         assert json.loads(ws.recv(timeout=5))["type"] == "ok"
+
+
+def test_a_bundled_map_is_copied_before_the_studio_edits_it(tmp_path):
+    import os
+
+    from scorewright.cli.serve import editable_copy
+    from scorewright.statemap.load import bundled_map
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        copy = editable_copy("demo")
+        assert copy == tmp_path.joinpath("demo", "demo.yaml").relative_to(tmp_path)
+        assert copy.read_text() == bundled_map("demo").read_text()
+        assert (tmp_path / "demo" / "scripts" / "demo.yaml").is_file()
+        copy.write_text(copy.read_text() + "# mine\n")
+        assert editable_copy("demo") == copy and copy.read_text().endswith("# mine\n")   # kept
+        assert editable_copy(str(copy)) == copy                                           # a path as is
+    finally:
+        os.chdir(cwd)

@@ -58,7 +58,8 @@ class Dispatcher:
     def stop(self) -> None:
         self._stop.set()
         self.inbox.close()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -4,10 +4,12 @@ with its page opened in the browser; or a page attached to a server that a game 
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import urllib.error
 import urllib.request
 import webbrowser
+from pathlib import Path
 
 from .output import error, say
 from .render import open_map
@@ -62,6 +64,10 @@ def cmd_studio(args: argparse.Namespace) -> int:
     if args.map is None:
         error("give a map to audition (e.g. `scorewright studio demo`), or --attach to a running server")
         return 2
+    if args.web_port == 0:
+        error("the studio is its page: give it a port with --web-port (0 turns it off)")
+        return 2
+    args.map = str(editable_copy(args.map))
     server = start_server(args)
     if server is None:
         return 2
@@ -76,6 +82,33 @@ def cmd_studio(args: argparse.Namespace) -> int:
         webbrowser.open(url)
     server.run_forever()
     return 0
+
+
+def editable_copy(map_arg: str) -> Path:
+    """The map the studio edits: a path as given; a bundled map by name is copied (with the
+    bundled motifs, includes and its event script) into ./NAME/ first, once, so saving never
+    changes the installed package."""
+    from ..statemap.load import bundled_map, resolve_map
+    path = resolve_map(map_arg)
+    bundled = bundled_map(map_arg)
+    if path != bundled or not bundled.is_file():
+        return path
+    folder = Path(map_arg)
+    copy = folder / bundled.name
+    if copy.is_file():
+        say(f"editing your copy of the bundled map '{map_arg}': {copy}")
+        return copy
+    folder.mkdir(exist_ok=True)
+    shutil.copy(bundled, copy)
+    for sub in ("motifs", "includes"):
+        if (bundled.parent / sub).is_dir():
+            shutil.copytree(bundled.parent / sub, folder / sub, dirs_exist_ok=True)
+    script = bundled.parent / "scripts" / bundled.name
+    if script.is_file():
+        (folder / "scripts").mkdir(exist_ok=True)
+        shutil.copy(script, folder / "scripts" / script.name)
+    say(f"copied the bundled map '{map_arg}' to {copy}: the studio edits that copy")
+    return copy
 
 
 def attach(url: str, no_browser: bool) -> int:

@@ -52,7 +52,7 @@ def bundled_map(name: str) -> Path:
 def resolve_map(arg: str) -> Path:
     """A map argument: a file path, or the name of a bundled map."""
     p = Path(arg)
-    if p.exists() or p.suffix in (".yaml", ".yml"):
+    if p.is_file() or p.suffix in (".yaml", ".yml"):
         return p
     bundled = bundled_map(arg)
     return bundled if bundled.is_file() else p
