@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 
 import numpy as np
@@ -26,6 +27,7 @@ from .bundle_helpers import (
     GAME_MAP_TITLE,
     MAKE_IT,
     SID_ROOT,
+    SOURCES,
     cached_bundle,
     in_sid_root,
     listen,
@@ -34,6 +36,8 @@ from .bundle_helpers import (
 )
 
 MAX_BYTES = 150_000_000
+CODEMIRROR = sorted(p.name for p in (SOURCES / "studio" / "static" / "vendor" / "codemirror").iterdir()
+                    if p.suffix == ".js")[0]
 
 
 @pytest.fixture(scope="module")
@@ -78,14 +82,14 @@ def sid():
 
 def test_bundle_serves_without_python_and_stops_with_its_parent(bundle, sid):
     """Chrooted into the sid root, in a clean environment: the shipped map by name, with a
-    token; 6 s of audible audio and beat/bar markers; then the 'game' is SIGKILLed and the
-    server stops cleanly (ring removed) within 3 s."""
+    token; 6 s of audible audio and beat/bar markers; the studio page; then the 'game' is
+    SIGKILLed and the server stops cleanly (ring removed) within 3 s."""
     game = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    ports, ring = [free_port() for _ in range(3)], f"test-bundle-{uuid.uuid4().hex[:8]}"
+    ports, ring = [free_port() for _ in range(4)], f"test-bundle-{uuid.uuid4().hex[:8]}"
     token = secrets.token_hex(8)
     server = subprocess.Popen(
         in_sid_root(bundle, "serve", GAME_MAP_NAME, "--control-port", str(ports[0]), "--audio-port",
-                    str(ports[1]), "--tcp-port", str(ports[2]), "--web-port", "0", "--ring", ring,
+                    str(ports[1]), "--tcp-port", str(ports[2]), "--web-port", str(ports[3]), "--ring", ring,
                     "--token", token, "--parent-pid", str(game.pid)),
         env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
     try:
@@ -97,6 +101,11 @@ def test_bundle_serves_without_python_and_stops_with_its_parent(bundle, sid):
         pcm = np.frombuffer(b"".join(m["pcm"] for m in got["audio"]), "<f4")
         assert np.isfinite(pcm).all() and float(np.sqrt(np.mean(pcm ** 2))) > 1e-3
         assert {"beat", "bar"} <= {m["kind"] for m in got["markers"]}
+        studio = f"http://127.0.0.1:{ports[3]}/"              # the studio page and its editor
+        with urllib.request.urlopen(studio, timeout=10) as page:
+            assert b"Scorewright Studio" in page.read()
+        with urllib.request.urlopen(studio + "vendor/codemirror/" + CODEMIRROR, timeout=10) as f:
+            assert len(f.read()) > 1000
         game.kill()
         game.wait()
         killed = time.monotonic()

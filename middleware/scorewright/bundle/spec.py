@@ -19,6 +19,8 @@ EXCLUDED = [
     "matplotlib", "pygame", "PIL", "pytest", "_pytest", "hypothesis", "playwright", "gdtoolkit",
     "IPython", "jupyter_client", "tkinter", "_tkinter", "setuptools", "pip", "pkg_resources",
     "fontTools", "kiwisolver", "readline", "markdown_it", "mdurl",
+    # PyYAML's libyaml binding (2.7 MB): the map loader uses the pure-Python SafeLoader
+    "yaml._yaml", "yaml.cyaml",
     # heavy machine-learning stacks the synth never uses
     "jax", "jaxlib", "tensorflow", "scipy", "pandas", "numba", "llvmlite", "sympy", "sklearn",
     "sentence_transformers", "transformers",
