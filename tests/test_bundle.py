@@ -119,3 +119,30 @@ def test_bundle_serves_without_python_and_stops_with_its_parent(bundle, sid):
     assert server.returncode == 0, out
     assert f"the launching process {game.pid} has exited: stopping" in out, out
     assert not ring_path(ring).exists()
+
+
+# -- the inputs, checked before PyInstaller runs (no build needed) ------------------------------
+def test_bundle_maps_bring_the_files_they_name(tmp_path):
+    from scorewright.bundle.maps import copy_maps
+
+    from .bundle_helpers import stage_game_map
+    game = stage_game_map(tmp_path / "music")
+    (tmp_path / "music" / "notes.txt").write_text("not part of the map")
+    assert copy_maps([game], tmp_path / "maps") == [game.name]
+    shipped = {p.relative_to(tmp_path / "maps").as_posix() for p in (tmp_path / "maps").rglob("*")
+               if p.is_file()}
+    assert shipped == {game.name, "motifs/cave.mid", "motifs/fanfare.mid"}
+    assert copy_maps([tmp_path / "music"], tmp_path / "again") == [game.name]     # a folder of maps
+
+
+def test_bundle_refuses_bad_maps_and_foreign_folders_before_building(tmp_path, write_map, capsys):
+    from scorewright.cli import main
+    bad = write_map("version: 1\nstyles: {calm: {prompt: 3}}\n")
+    assert main(["bundle", "--map", str(bad), "--out", str(tmp_path / "out")]) == 1
+    assert f"{bad}:2:25: styles.calm.prompt" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "precious.txt").write_text("keep me")
+    assert main(["bundle", "--out", str(tmp_path / "mine")]) == 2
+    assert "is not a Scorewright bundle" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "precious.txt").exists()
