@@ -21,12 +21,12 @@ EXCLUDED = [
     "fontTools", "kiwisolver", "readline", "markdown_it", "mdurl",
     # PyYAML's libyaml binding (2.7 MB): the map loader uses the pure-Python SafeLoader
     "yaml._yaml", "yaml.cyaml",
-    # heavy machine-learning stacks the synth never uses
-    "jax", "jaxlib", "tensorflow", "scipy", "pandas", "numba", "llvmlite", "sympy", "sklearn",
-    "sentence_transformers", "transformers",
+    # machine-learning stacks no backend uses
+    "jax", "jaxlib", "tensorflow", "pandas", "sklearn", "sentence_transformers", "transformers",
 ]
+# the mrt2 backend and what it pulls in (torch imports sympy; resampy numba and llvmlite)
 MRT2_ONLY = ["torch", "torchaudio", "torchvision", "huggingface_hub", "hf_xet", "ai_edge_litert",
-             "sentencepiece", "resampy"]
+             "sentencepiece", "resampy", "sympy", "mpmath", "numba", "llvmlite", "scipy"]
 MODEL_FILES = ("model.safetensors", "tokenizer.json")       # all the numpy embedder reads
 
 
