@@ -75,7 +75,7 @@ func _connect_example() -> bool:
 	var up := await _until(func() -> bool: return not music.status.is_empty(), 20.0)
 	report["status_map"] = music.status.get("map", "")
 	report["tempo"] = music.status.get("tempo", 0.0)
-	report["capacity"] = music._capacity
+	report["capacity"] = music._stream.capacity
 	report["mix_rate"] = AudioServer.get_mix_rate()
 	report["output_latency"] = AudioServer.get_output_latency()
 	return _step("connected", up)
@@ -107,7 +107,7 @@ func _play(seconds: float) -> bool:
 		"lost_frames": music.lost_frames,
 		"skips": music.get_skips(),
 		"underruns": music.underruns,
-		"mix_block": music._mix_block,
+		"mix_block": music._stream.mix_block,
 		"beats": beats.duplicate(),
 		"bars": bars.duplicate(),
 	}
@@ -135,16 +135,18 @@ func _survive_restart() -> bool:
 	return _step("reconnected", resumed)
 
 
-## A second node with Launch Server on, pointed at a port nothing listens on.
+## A second node with Launch Server on, pointed at a port nothing listens on, and no server
+## shipped: after a second it runs the command (on free ports of its own).
 func _launch_own_server() -> bool:
 	var own := ScorewrightMusic.new()
 	own.port = int(args["launch-port"])
+	own.server_folder = ""
 	own.scorewright_command = args["command"]
 	own.map = args["map"]
 	own.server_arguments = PackedStringArray(str(args.get("extra", "")).split(",", false))
 	root.add_child(own)
-	await _until(func() -> bool: return own._launched_pid != 0, 10.0)
-	var pid: int = own._launched_pid
+	await _until(func() -> bool: return own.get_server_pid() != 0, 10.0)
+	var pid: int = own.get_server_pid()
 	_write_file("launched_pid", str(pid))  # so the test can stop it whatever happens here
 	var up := await _until(func() -> bool: return not own.status.is_empty(), 40.0)
 	report["launch"] = {"pid": pid, "map": own.status.get("map", ""), "connected": up}

@@ -25,7 +25,8 @@ def start_server(args: argparse.Namespace):
                          tcp_port=None if args.tcp_port == 0 else args.tcp_port,
                          ring=None if args.ring == "none" else args.ring, lookahead=args.lookahead,
                          token=args.token, record=args.record, watch=not args.no_reload,
-                         web_port=None if args.web_port == 0 else args.web_port)
+                         web_port=None if args.web_port == 0 else args.web_port,
+                         parent_pid=args.parent_pid)
     try:
         config.check()
     except ValueError as e:
@@ -37,7 +38,7 @@ def start_server(args: argparse.Namespace):
     engine = open_map(args.map, args.seed, args.backend)
     try:
         server = Server(engine, config)
-    except (RingInUse, RingError) as e:
+    except (RingInUse, RingError, ValueError) as e:
         error(str(e))
         return None
     except (zmq.ZMQError, OSError) as e:
@@ -143,6 +144,9 @@ def add_server_options(p: argparse.ArgumentParser, backends: list[str]) -> None:
     p.add_argument("--record", metavar="FILE", default=None,
                    help="record every game message (replay: render MAP --events FILE)")
     p.add_argument("--no-reload", action="store_true", help="do not reload the map when it is edited")
+    p.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                   help="stop (cleanly, within a second) when process PID exits: engines that launch "
+                        "the server pass their own id, so a crashed game leaves no server behind")
 
 
 def add_parsers(sub, backends: list[str]) -> None:

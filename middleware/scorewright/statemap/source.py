@@ -64,6 +64,7 @@ class Positions:
         self.values: dict[Path_, _Mark] = {}
         self.keys: dict[Path_, _Mark] = {}
         self.problems: list[Problem] = []
+        self.named: list[Path] = []        # files the map names (includes, motifs, audio)
 
     def problem(self, path: Path_, message: str, key: bool = False, col_shift: int = 0) -> None:
         table = self.keys if key else self.values
@@ -84,6 +85,7 @@ class Positions:
                 if path:
                     dst[remap(path)] = mark
         self.problems += other.problems
+        self.named += other.named
 
 
 _constructor = yaml.constructor.SafeConstructor()
@@ -204,5 +206,6 @@ def inside_map_folder(base_dir: Path, root_dir: Path, rel: str, path: Path_, pos
     if not target.is_file():
         pos.problem(path, f"file not found: '{rel}' (looked for {target})")
         return None
+    pos.named.append(target)
     return target
 
