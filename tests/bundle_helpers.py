@@ -151,3 +151,23 @@ def listen(sock: socket.socket, seconds: float, token: str | None = None,
         if until_audio and got["audio"]:
             break
     return got
+
+
+def alive(pid: int) -> bool:
+    """Running (not a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_game_and_time_its_server(game: subprocess.Popen, server: int) -> float:
+    """SIGKILL the game that launched `server`; seconds until the server was gone (it must stop
+    by itself through --parent-pid; asserted within 5 s)."""
+    game.kill()
+    game.wait()
+    killed = time.monotonic()
+    while alive(server) and time.monotonic() - killed < 5:
+        time.sleep(0.05)
+    assert not alive(server), "the server outlived the game that started it"
+    return time.monotonic() - killed

@@ -18,7 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from .bundle_helpers import CLEAN_ENV, GAME_MAP_NAME, GAME_MAP_TITLE, MAKE_IT, cached_bundle, executable
+from .bundle_helpers import (
+    CLEAN_ENV,
+    GAME_MAP_NAME,
+    GAME_MAP_TITLE,
+    MAKE_IT,
+    alive,
+    cached_bundle,
+    executable,
+    kill_game_and_time_its_server,
+)
 from .godot_helpers import (
     GET_GODOT,
     GODOT4,
@@ -273,13 +282,7 @@ def test_godot_launches_the_server_the_game_ships(godot, bundle, tmp_path):
         report = json.loads((tmp_path / "report.json").read_text())
         assert report["ok"], (report, log.read_text()[-4000:])
         second = report["second"]["pid"]
-        proc.kill()
-        proc.wait()
-        killed = time.monotonic()
-        while alive(second) and time.monotonic() - killed < 5:
-            time.sleep(0.05)
-        assert not alive(second), "the server outlived the game that started it"
-        assert time.monotonic() - killed < 3.0
+        assert kill_game_and_time_its_server(proc, second) < 3.0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -301,11 +304,3 @@ def test_godot_launches_the_server_the_game_ships(godot, bundle, tmp_path):
 
 
 LAUNCH_AFTER_S = 1.0
-
-
-def alive(pid: int) -> bool:
-    """Running (not a zombie waiting to be reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False

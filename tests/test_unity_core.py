@@ -163,10 +163,16 @@ def test_launcher_starts_the_shipped_server_and_it_never_outlives_the_game(core_
     environment without our Python: free ports, its own ring and token, --parent-pid; it plays
     and is stopped; a second server stops by itself when the game's process is SIGKILLed."""
     import signal
-    import time
 
-    from .bundle_helpers import CLEAN_ENV, GAME_MAP_NAME, GAME_MAP_TITLE, MAKE_IT, cached_bundle
-    from .test_godot_runtime import alive
+    from .bundle_helpers import (
+        CLEAN_ENV,
+        GAME_MAP_NAME,
+        GAME_MAP_TITLE,
+        MAKE_IT,
+        alive,
+        cached_bundle,
+        kill_game_and_time_its_server,
+    )
 
     bundle, _ = cached_bundle(build=bool(os.environ.get("CI")))
     if bundle is None:
@@ -183,13 +189,7 @@ def test_launcher_starts_the_shipped_server_and_it_never_outlives_the_game(core_
         assert lines and lines[-1].startswith("ready") and "FAIL" not in out, out
         assert f"map {GAME_MAP_TITLE}\n" in out and out.count("ok ") == 7, out
         server = int(lines[-1].split()[1])
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        killed = time.monotonic()
-        while alive(server) and time.monotonic() - killed < 5:
-            time.sleep(0.05)
-        assert not alive(server), "the server outlived the game that started it"
-        assert time.monotonic() - killed < 3.0
+        assert kill_game_and_time_its_server(proc, server) < 3.0
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -4,16 +4,15 @@
 ## that server stop by itself. Writes report.json, then the file "ready", into --dir.
 ##   godot --headless --path game_bindings/godot -s res://tests/launch_bundle.gd -- \
 ##     --folder=BUNDLE --map=FILE.yaml --dir=DIR
-extends SceneTree
+extends "res://tests/scene_run.gd"
 
-var args: Dictionary = {}
-var report: Dictionary = {"steps": [], "godot_pid": OS.get_process_id()}
 var beats: int = 0
 
 
 func _initialize() -> void:
 	Engine.max_fps = 60
 	args = _parse_args()
+	report["godot_pid"] = OS.get_process_id()
 	_run()
 
 
@@ -75,38 +74,3 @@ func _launch_and_stay() -> bool:
 	var up := await _until(func() -> bool: return not music.status.is_empty(), 30.0)
 	report["second"] = {"pid": music.get_server_pid(), "map": music.status.get("map", "")}
 	return _step("second server up", up)
-
-
-func _until(condition: Callable, timeout: float) -> bool:
-	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
-	while not condition.call():
-		if Time.get_ticks_msec() > deadline:
-			return false
-		await process_frame
-	return true
-
-
-func _sleep(seconds: float) -> void:
-	var end := Time.get_ticks_msec() + int(seconds * 1000.0)
-	while Time.get_ticks_msec() < end:
-		await process_frame
-
-
-func _step(what: String, ok: bool) -> bool:
-	print(("ok " if ok else "FAIL ") + what)
-	report["steps"].append({"step": what, "ok": ok})
-	return ok
-
-
-func _parse_args() -> Dictionary:
-	var out: Dictionary = {}
-	for arg: String in OS.get_cmdline_user_args():
-		var kv := arg.trim_prefix("--").split("=", true, 1)
-		out[kv[0]] = kv[1] if kv.size() > 1 else ""
-	return out
-
-
-func _write_file(name: String, text: String) -> void:
-	var f := FileAccess.open(str(args["dir"]).path_join(name), FileAccess.WRITE)
-	f.store_string(text)
-	f.close()
