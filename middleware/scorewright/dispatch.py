@@ -64,8 +64,12 @@ class Dispatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             item = self.inbox.get(timeout=0.25)
-            if item is not None:
+            if item is None:
+                continue
+            try:
                 item.peer.reply(encode(self.handle(item.peer, item.payload)))
+            except Exception:   # a reply that cannot go out costs that reply, never the thread
+                log.exception("could not answer %s", item.peer.describe())
 
     def handle(self, peer: Peer, payload: bytes) -> dict[str, Any]:
         """One message in, one reply out."""

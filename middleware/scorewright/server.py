@@ -210,12 +210,21 @@ class Server:
         """An unsolicited message to every authorized client of every transport."""
         payload = encode(message)
         for t in self.transports:
-            t.push(payload)
+            self._push_to(t, payload)
 
     def _push_web(self, message: dict[str, Any]) -> None:
         """A message for studio pages only."""
         if (web := self.transport("web")) is not None:
-            web.push(encode(message))
+            self._push_to(web, encode(message))
+
+    @staticmethod
+    def _push_to(transport: Transport, payload: bytes) -> None:
+        """A push that cannot go out is logged; it never ends the calling thread (main or
+        dispatcher) and so never the server."""
+        try:
+            transport.push(payload)
+        except Exception:
+            log.exception("could not push a message to the %s transport's clients", transport.name)
 
     # -- map edits (main thread) -----------------------------------------------------------
     def reload_if_changed(self) -> None:
