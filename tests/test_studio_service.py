@@ -278,3 +278,20 @@ def test_a_map_of_ones_own_is_writable(studio):
     assert studio.ask("studio.open")["read_only"] is None
     assert studio.ask("studio.save", text=STUDIO_MAP + "# mine\n")["type"] == "studio.saved"
     assert studio.service.map_path.read_text().endswith("# mine\n")
+
+
+def test_serve_demo_refuses_to_write_the_packages_map_over_the_page_socket(serve):
+    import json
+
+    from websockets.sync.client import connect
+    srv = serve()                                       # `scorewright serve` of the shipped demo.yaml
+    srv.wait_ready().close()
+    before = bundled_map("demo").read_text()
+    with connect(srv.web_url.replace("http", "ws") + "ws") as ws:
+        for i, msg in enumerate(({"type": "studio.save", "text": "version: 1\n"},
+                                 {"type": "studio.record", "cmd": "start"})):
+            ws.send(json.dumps({**msg, "id": i}))
+            reply = json.loads(ws.recv(timeout=10))
+            assert reply["code"] == "read_only" and "scorewright studio demo" in reply["message"], reply
+    assert bundled_map("demo").read_text() == before
+    assert not (bundled_map("demo").parent / "studio-takes").exists()
