@@ -154,6 +154,16 @@ def test_an_export_that_runs_too_long_is_stopped_and_one_that_fails_says_why(stu
     assert "no such backend: nope" in studio.page.replies[-1]["message"]
 
 
+def test_a_stopping_server_leaves_no_render_behind(studio, monkeypatch):
+    sleeps = [sys.executable, "-c", "import time; time.sleep(300)"]
+    monkeypatch.setattr(service, "render_command", lambda *a: sleeps)
+    studio.ask("studio.export", take=studio.take())
+    studio.service.close()                                  # what Server.stop does
+    studio.service.exporter.wait(60)
+    assert studio.page.replies[-1]["code"] == "export_failed"
+    assert studio.service.exporter.running is None
+
+
 def test_a_bundled_server_renders_with_its_own_executable(monkeypatch, tmp_path):
     from scorewright.cli import build_parser
     args = (tmp_path / "m.yaml", tmp_path / "take.msgs", tmp_path / "take.wav", 7, "synth")

@@ -39,6 +39,8 @@ class Exporter:
         self.running: str | None = None          # the take being rendered
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._proc: subprocess.Popen | None = None
+        self._closed = False
 
     def start(self, peer: Peer, cmd: list[str], take: Path, out: Path) -> None:
         """Start rendering; ProtocolError `busy` while another export runs."""
@@ -55,6 +57,14 @@ class Exporter:
         """Wait for the running export (if any) to end."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def close(self) -> None:
+        """Stop a running render (the server is stopping: it leaves no process behind)."""
+        with self._lock:
+            self._closed = True
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
 
     def _run(self, peer: Peer, cmd: list[str], take: Path, out: Path) -> None:
         try:
@@ -76,11 +86,15 @@ class Exporter:
         """Run it; None when it worked, else what went wrong (the end of its error output)."""
         flags = getattr(subprocess, "BELOW_NORMAL_PRIORITY_CLASS", 0)
         with tempfile.TemporaryFile("w+b") as err:          # its warnings may be many: kept on disk
-            try:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=err, creationflags=flags)
-            except OSError as e:
-                return f"cannot start `scorewright render` ({e})"
+            with self._lock:
+                if self._closed:
+                    return "the server is stopping"
+                try:
+                    proc = self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                                         stdout=subprocess.DEVNULL, stderr=err,
+                                                         creationflags=flags)
+                except OSError as e:
+                    return f"cannot start `scorewright render` ({e})"
             if hasattr(os, "setpriority"):
                 try:
                     os.setpriority(os.PRIO_PROCESS, proc.pid, 10)
@@ -93,6 +107,9 @@ class Exporter:
                 proc.wait()
                 return (f"the render took longer than {self.timeout_s:g} s and was stopped; render it "
                         f"from a shell: scorewright {' '.join(cmd[cmd.index('render'):])}")
+            finally:
+                with self._lock:
+                    self._proc = None
             if code == 0:
                 return None
             err.seek(max(0, err.seek(0, os.SEEK_END) - 500))

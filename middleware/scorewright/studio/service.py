@@ -240,4 +240,5 @@ class StudioService:
 
     def close(self) -> None:
         self._stop_recording()
+        self.exporter.close()
         logging.getLogger("scorewright.engine").removeFilter(self._log_filter)
