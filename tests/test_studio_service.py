@@ -98,6 +98,14 @@ def test_map_text_over_the_cap_is_refused_naming_its_size_and_the_cap(studio):
     assert studio.ask("studio.validate", text=fits)["problems"] == []
 
 
+def test_a_text_with_thousands_of_problems_lists_the_first_ones_and_a_count(studio):
+    text = "version: 1\n" + "".join(f"k{i}: 1\n" for i in range(3000))      # 49 KB, ~3000 problems
+    problems = studio.ask("studio.validate", text=text)["problems"]
+    assert len(problems) == service.MAX_PROBLEMS + 1
+    assert problems[-1]["message"].startswith("... and ") and "more problems" in problems[-1]["message"]
+    assert len(msgpack.packb(problems)) < 256 * 1024         # far below a message's 1 MiB
+
+
 def test_studio_requests_have_a_low_rate_per_page(studio, monkeypatch):
     monkeypatch.setattr(service, "STUDIO_BURST", 10)
     clock = [1000.0]

@@ -40,6 +40,7 @@ __all__ = ["TAKE", "StudioService"]
 log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parent.parent
 MAX_MAP_TEXT = 64 * 1024             # the map text a page may validate or save (bytes, UTF-8)
+MAX_PROBLEMS = 200                   # problems listed in a reply (and a line saying how many more)
 MAX_REPLAY_PROMPTS = 32              # prompts a replayed take may hold (each is embedded first)
 STUDIO_RATE, STUDIO_BURST = 2.0, 10  # studio requests per page: a second sustained, at once
 TEXT_COST_BYTES = 16 * 1024          # a validate/save costs one more request per this much text
@@ -188,9 +189,18 @@ class StudioService:
         try:
             load_text(text, self.map_path)
         except MapError as e:
-            return [{"line": p.line, "col": p.col, "path": p.path, "message": p.message,
-                     "file": Path(p.file).name, "text": str(p)} for p in e.problems]
-        return []
+            found = e.problems
+        else:
+            return []
+        listed = [{"line": p.line, "col": p.col, "path": p.path, "message": p.message,
+                   "file": Path(p.file).name, "text": str(p)} for p in found[:MAX_PROBLEMS]]
+        if len(found) > MAX_PROBLEMS:
+            rest, file = found[MAX_PROBLEMS], Path(found[MAX_PROBLEMS].file).name
+            more = (f"... and {len(found) - MAX_PROBLEMS} more problems from here on (the first "
+                    f"{MAX_PROBLEMS} are listed)")
+            listed.append({"line": rest.line, "col": rest.col, "path": "", "message": more,
+                           "file": file, "text": f"{file}:{rest.line}: {more}"})
+        return listed
 
     def take_names(self) -> list[str]:
         return self.take_files.names()
