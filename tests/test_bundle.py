@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,6 +136,26 @@ def test_bundle_maps_bring_the_files_they_name(tmp_path):
                if p.is_file()}
     assert shipped == {game.name, "motifs/cave.mid", "motifs/fanfare.mid"}
     assert copy_maps([tmp_path / "music"], tmp_path / "again") == [game.name]     # a folder of maps
+
+
+def test_bundle_maps_through_a_symlink_anchor_at_the_links_folder(tmp_path, monkeypatch):
+    from scorewright.bundle import BundleError
+    from scorewright.bundle import maps as bundle_maps
+
+    from .bundle_helpers import stage_game_map
+    real = stage_game_map(tmp_path / "real")              # the map, and its motifs where it links from
+    (tmp_path / "music").mkdir()
+    shutil.copytree(tmp_path / "real" / "motifs", tmp_path / "music" / "motifs")
+    link = tmp_path / "music" / real.name
+    link.symlink_to(Path("..") / "real" / real.name)
+    assert bundle_maps.copy_maps([link], tmp_path / "maps") == [real.name]
+    assert (tmp_path / "maps" / real.name).read_text() == real.read_text()
+    assert (tmp_path / "maps" / "motifs" / "cave.mid").is_file()
+    smap = bundle_maps.load(link)                         # a named file outside the folder (none
+    outside = replace(smap, assets=(tmp_path / "elsewhere.mid",))   # loads so): a BundleError
+    monkeypatch.setattr(bundle_maps, "load", lambda path: outside)
+    with pytest.raises(BundleError, match=f"--map {link}: it names .*elsewhere.mid, which is outside"):
+        bundle_maps.copy_maps([link], tmp_path / "again")
 
 
 def test_bundle_refuses_bad_maps_and_foreign_folders_before_building(tmp_path, write_map, capsys):

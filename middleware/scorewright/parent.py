@@ -1,9 +1,11 @@
 """`serve --parent-pid PID`: notice that the process that launched the server (a game) is gone,
 so a crashed or killed game leaves no orphan server behind.
 
-POSIX: when PID is our own parent, its death is seen as a change of `os.getppid()` (immune to
-the PID being reused); any other PID is probed with `os.kill(pid, 0)`. Windows: a handle opened
-at start (which also keeps the PID from being reused) is asked for its exit code.
+POSIX: when PID is our own parent, its death is seen as a change of `os.getppid()`. Any other
+PID is held, on Linux, by a pidfd opened at start (it becomes readable when that process ends,
+and a new process that reuses the PID cannot fool it); elsewhere (macOS) it is probed with
+`os.kill(pid, 0)`, which a reused PID can fool. Windows: a handle opened at start (which also
+keeps the PID from being reused) is waited on with a zero timeout.
 
 Linux's prctl(PR_SET_PDEATHSIG) is not used: it fires when the parent *thread* that started
 the server ends, which stops a server that a game launched from a worker thread.
@@ -12,11 +14,12 @@ the server ends, which stops a server that a game launched from a worker thread.
 from __future__ import annotations
 
 import os
+import select
 import sys
 
-_STILL_ACTIVE = 259                      # GetExitCodeProcess of a running process
 _PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 _SYNCHRONIZE = 0x00100000
+_WAIT_TIMEOUT = 0x102                   # WaitForSingleObject(handle, 0): still running
 
 
 class ParentWatch:
@@ -27,11 +30,14 @@ class ParentWatch:
             raise ValueError(f"--parent-pid {pid}: give the launching process's id (a positive number)")
         self.pid = pid
         self._handle = None
+        self._pidfd: int | None = None
         self._is_parent = False
         if sys.platform == "win32":
             self._handle = _open_windows(pid)
         else:
             self._is_parent = os.getppid() == pid
+            if not self._is_parent:
+                self._pidfd = _open_pidfd(pid)
         if not self.alive():
             raise ValueError(f"--parent-pid {pid}: no such process (it has already exited?)")
 
@@ -40,6 +46,9 @@ class ParentWatch:
             return _windows_alive(self._handle)
         if self._is_parent:
             return os.getppid() == self.pid
+        if self._pidfd is not None:
+            readable, _, _ = select.select([self._pidfd], [], [], 0)
+            return not readable
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
@@ -49,10 +58,23 @@ class ParentWatch:
         return True
 
     def close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         if self._handle:
             import ctypes
             ctypes.windll.kernel32.CloseHandle(self._handle)  # type: ignore[attr-defined]
             self._handle = None
+
+
+def _open_pidfd(pid: int) -> int | None:
+    """A pidfd for `pid` (Linux 5.3+); None elsewhere, on older kernels, or when it is gone."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:                       # gone (the probe then says so), or no pidfds here
+        return None
 
 
 def _open_windows(pid: int):
@@ -66,9 +88,10 @@ def _open_windows(pid: int):
 
 
 def _windows_alive(handle) -> bool:
+    """The process handle is not signalled yet: exact, where an exit code of 259 (STILL_ACTIVE)
+    would look alive forever; a failed wait counts as gone, as a failed query did. Not run in
+    CI (no Windows machine)."""
     import ctypes
-    from ctypes import wintypes
-    code = wintypes.DWORD()
-    ok = ctypes.windll.kernel32.GetExitCodeProcess(ctypes.c_void_p(handle),  # type: ignore[attr-defined]
-                                                   ctypes.byref(code))
-    return bool(ok) and code.value == _STILL_ACTIVE
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    kernel32.WaitForSingleObject.restype = ctypes.c_uint32
+    return kernel32.WaitForSingleObject(ctypes.c_void_p(handle), 0) == _WAIT_TIMEOUT

@@ -166,6 +166,8 @@ class Server:
         self.studio.close()
         for t in self.transports:
             t.stop()
+        if self._parent:
+            self._parent.close()
         if self.recorder:
             self.recorder.close()
             log.info("recorded the session's messages to %s", self.config.record)

@@ -52,9 +52,14 @@ def copy_maps(args: list[Path], dest: Path) -> list[str]:
     if problems:
         raise MapError(problems)
     for path, smap in loaded:
-        root = path.resolve().parent
-        _copy(path, dest / path.name)
+        root = path.parent.resolve()          # what load() keeps named files inside (a symlinked
+        _copy(path, dest / path.name)         # map's own folder, not its target's)
         for asset in smap.assets:
-            _copy(asset, dest / asset.relative_to(root))
+            try:
+                rel = asset.relative_to(root)
+            except ValueError:
+                raise BundleError(f"--map {path}: it names {asset}, which is outside the map's "
+                                  f"folder {root}; keep the files a map names next to it") from None
+            _copy(asset, dest / rel)
         names.append(path.name)
     return names

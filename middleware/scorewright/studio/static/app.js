@@ -77,13 +77,18 @@ function onMessage(msg) {
     conn.request({ type: "studio.open" }).then(openMap);
   } else if (msg.type === "studio.exported") {
     takes.exported(msg);
+  } else if (msg.type === "studio.takes" && msg.stopped && takes) {   // a take reached its limit
+    takes.show(msg.takes, msg.recording);
+    showError({ code: "take_stopped", message: msg.stopped });
   }
 }
 
 function openMap(r) {
   studio.map = r.map;
   document.title = `${r.map.name} · Scorewright Studio`;
-  $("mapname").textContent = `${r.file} · ${r.map.backend}${attached ? " · attached to a running game" : ""}`;
+  $("mapname").textContent = `${r.file} · ${r.map.backend}${attached ? " · attached to a running game" : ""}` +
+    (r.read_only ? " · read-only" : "");
+  $("mapname").title = r.read_only || "";
   $("seed").value = r.seed;
   controls = controls || new Controls($("controls"), send, attached);
   controls.build(r.map);

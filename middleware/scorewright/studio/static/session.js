@@ -17,8 +17,12 @@ export class Takes {
   }
 
   async toggle() {
-    const r = await this.conn.request({ type: "studio.record", cmd: this.recording ? "stop" : "start" });
-    this.show(r.takes, r.recording);
+    try {
+      const r = await this.conn.request({ type: "studio.record", cmd: this.recording ? "stop" : "start" });
+      this.show(r.takes, r.recording);
+    } catch (e) {
+      this.status.textContent = `not recording: ${e.message}`;
+    }
   }
 
   show(takes, recording) {
@@ -32,10 +36,11 @@ export class Takes {
         .then((r) => {
           window.studio.replay = r;            // where the take starts in the stream (tests)
           this.status.textContent = `replaying ${t} (${r.messages} messages)`;
-        }));
+        }).catch((e) => { this.status.textContent = `not replayed: ${e.message}`; }));
       const wav = el("button", { "data-export": t }, "export WAV");
       wav.addEventListener("click", () => this.conn.request({ type: "studio.export", take: t })
-        .then(() => { this.status.textContent = `rendering ${t}...`; }));
+        .then(() => { this.status.textContent = `rendering ${t}...`; })
+        .catch((e) => { this.status.textContent = `not exported: ${e.message}`; }));
       return el("li", {}, t, " ", replay, wav);
     }));
   }
