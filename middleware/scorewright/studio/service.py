@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from ..audio import FRAME_SAMPLES
-from ..dispatch import Throttle
 from ..engine import Engine
 from ..frozen import bundle_dir
 from ..protocol import Message, ProtocolError
@@ -62,17 +61,6 @@ class _Bucket:
         return False
 
 
-class _ReplayLogThrottle(logging.Filter):
-    """At most 10 a second of the engine's `replay: …` warnings (one per refused take message)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.throttle = Throttle()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("replay:") or self.throttle.allow()
-
-
 def shipped(path: Path) -> str | None:
     """Why the studio must not write at `path` (a map inside Scorewright's package or a
     `scorewright bundle`'s folder), else None."""
@@ -97,8 +85,6 @@ class StudioService:
         self.recording: Path | None = None
         self.exporter = Exporter()
         self._buckets: weakref.WeakKeyDictionary[Peer, _Bucket] = weakref.WeakKeyDictionary()
-        self._log_filter = _ReplayLogThrottle()
-        logging.getLogger("scorewright.engine").addFilter(self._log_filter)
         self._ops: dict[str, Callable[[Peer, dict], dict[str, Any]]] = {
             "studio.open": self._open, "studio.validate": self._validate, "studio.save": self._save,
             "studio.record": self._record, "studio.replay": self._replay, "studio.export": self._export,
@@ -152,7 +138,10 @@ class StudioService:
 
     def _replay(self, peer: Peer, f: dict) -> dict[str, Any]:
         take = self.take_files.readable(f["take"])
-        items, _ = load_recording(take)
+        try:
+            items, _ = load_recording(take)
+        except ValueError as e:         # empty, damaged, or not game state: say which record
+            raise ProtocolError("bad_take", f"{e}; record it again") from None
         prompts = [i.message.fields for i in items
                    if i.message.kind == "prompt" and i.message.fields.get("weight", 1.0) != 0]
         if len(prompts) > MAX_REPLAY_PROMPTS:
@@ -251,4 +240,3 @@ class StudioService:
     def close(self) -> None:
         self._stop_recording()
         self.exporter.close()
-        logging.getLogger("scorewright.engine").removeFilter(self._log_filter)
