@@ -180,6 +180,7 @@ def test_official_checkpoint_round_trip(model, tmp_path):
     loaded = W.load_depthformer(path, CFG)
     a, b = model.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert all(p.is_contiguous() for p in loaded.parameters())   # not strided views of the file
     bf16 = W.load_depthformer(path, CFG, dtype=torch.bfloat16)
     assert next(bf16.parameters()).dtype == torch.bfloat16
 
