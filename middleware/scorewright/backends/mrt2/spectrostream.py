@@ -188,6 +188,16 @@ class SpectroStreamDecoder(nn.Module):
         denom = denom.repeat(overlaps)[: c.frame_length]
         self.register_buffer("window", torch.where(denom == 0, 0, window / denom).float(), persistent=False)
 
+    def conv_dtype(self, dtype: torch.dtype) -> SpectroStreamDecoder:
+        """Run the convolutions in `dtype` (bf16 on CPUs with native bf16); the codebooks, their
+        sum and the inverse STFT stay float32. Clears the streaming state."""
+        for m in self.modules():
+            if isinstance(m, (CausalConv, CausalConvTranspose)):
+                m.to(dtype)
+        self.cache.clear()
+        self.frames_seen = 0
+        return self
+
     @torch.inference_mode()
     def reset(self) -> None:
         for v in self.cache.values():
@@ -209,14 +219,15 @@ class SpectroStreamDecoder(nn.Module):
         self.frames_seen = snap["frames_seen"]
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
-        """Sum of the first `levels` codebooks' vectors: [B, T, L] -> [B, T, D]."""
+        """Sum of the first `levels` codebooks' vectors, in float32: [B, T, L] -> [B, T, D]."""
         levels = torch.arange(codes.shape[-1], device=codes.device)
-        return self.codebooks[levels, codes].sum(-2)
+        return self.codebooks[levels, codes].float().sum(-2)
 
     def spectra(self, emb: torch.Tensor) -> torch.Tensor:
-        """[B, T, D] -> [B, 4, T * time_stride, bins] (streaming, state in self.cache)."""
+        """[B, T, D] -> [B, 4, T * time_stride, bins] (streaming, state in self.cache), in the
+        convolutions' dtype."""
         b, t, _ = emb.shape
-        x = emb.transpose(1, 2)[..., None]                       # [B, D, T, 1]
+        x = emb.to(self.first.conv.weight.dtype).transpose(1, 2)[..., None]   # [B, D, T, 1]
         branch = self.b2(F.elu(self.b1(x, self.cache, "b1")), self.cache, "b2")
         x = self.first(x, self.cache, "first") + branch
         x = x.view(b, self.in_bins, self.width, t).permute(0, 2, 3, 1)   # [B, width, T, in_bins]

@@ -296,11 +296,12 @@ def codec_config(path: Path) -> SpectroStreamConfig:
 
 def load_spectrostream(path: Path, cfg=None, dtype: torch.dtype = torch.float32,
                        device: str | torch.device = "cpu") -> SpectroStreamDecoder:
-    """The SpectroStream decoder (and codebooks) from the checkpoint at `path`."""
+    """The SpectroStream decoder (and codebooks) from the checkpoint at `path`; `dtype`: its
+    convolutions' (the codebooks and the inverse STFT stay float32)."""
     with torch.device("meta"):
         dec = SpectroStreamDecoder(cfg or codec_config(path))
     _assign(dec, spectrostream_layout(dec), read_checkpoint(path, f"{SS}/"), path)
-    return dec.to(device=device, dtype=dtype).eval()
+    return dec.to(device=device).conv_dtype(dtype).eval()
 
 
 def load_spectrostream_encoder(encoder_path: Path, checkpoint_path: Path, cfg=None,
