@@ -10,7 +10,9 @@ def create(seed: int = 0):
     from the models folder; $SCOREWRIGHT_MRT2_COMPILE=1 turns on torch.compile;
     $SCOREWRIGHT_MRT2_ONSETS=mask|unmask (default mask) picks how notes go in;
     $SCOREWRIGHT_MRT2_PREFILL=silence starts streams after the official silence prefill;
-    $SCOREWRIGHT_MRT2_DTYPE=fp32|bf16|fp16 overrides the precision (default: bf16 where native)."""
+    $SCOREWRIGHT_MRT2_DTYPE=fp32|bf16|fp16 overrides the precision (default: bf16 where native);
+    $SCOREWRIGHT_MRT2_QUANT=int8 makes the temporal and depth linears weight-only int8 (opt-in);
+    $SCOREWRIGHT_MRT2_PACK=0 turns off the prepacked CPU linears."""
     from ..base import BackendNotInstalled, BackendUnavailable
     try:
         import torch  # noqa: F401
@@ -19,6 +21,7 @@ def create(seed: int = 0):
     from . import models
     from .backend import MRT2Backend
     from .devices import DTYPES
+    from .linears import QUANT_MODES
     from .start import PREFILL_FRAMES
     from .tokens import ONSET_MODES
     from .weights import CheckpointError
@@ -26,15 +29,18 @@ def create(seed: int = 0):
     onsets = os.environ.get("SCOREWRIGHT_MRT2_ONSETS", "mask")
     prefill = os.environ.get("SCOREWRIGHT_MRT2_PREFILL", "off")
     dtype = os.environ.get("SCOREWRIGHT_MRT2_DTYPE", "auto")
+    quant = os.environ.get("SCOREWRIGHT_MRT2_QUANT", "off")
+    pack = os.environ.get("SCOREWRIGHT_MRT2_PACK", "1")
     for var, value, allowed in (("SIZE", size, models.SIZES), ("ONSETS", onsets, ONSET_MODES),
                                 ("PREFILL", prefill, ("off", "silence")),
-                                ("DTYPE", dtype, ("auto", *DTYPES))):
+                                ("DTYPE", dtype, ("auto", *DTYPES)), ("QUANT", quant, QUANT_MODES),
+                                ("PACK", pack, ("0", "1"))):
         if value not in allowed:
             raise BackendUnavailable(f"SCOREWRIGHT_MRT2_{var}={value!r}; "
                                      f"expected one of {', '.join(allowed)}")
     try:
         return MRT2Backend(size=size, seed=seed, compile=os.environ.get("SCOREWRIGHT_MRT2_COMPILE") == "1",
                            onsets=onsets, prefill_frames=PREFILL_FRAMES if prefill == "silence" else 0,
-                           dtype=None if dtype == "auto" else dtype)
+                           dtype=None if dtype == "auto" else dtype, quant=quant, pack=pack == "1")
     except (models.ModelsMissing, CheckpointError) as e:
         raise BackendUnavailable(str(e)) from e

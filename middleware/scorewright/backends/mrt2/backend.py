@@ -14,8 +14,9 @@ import torch
 from ...audio import FRAME_SAMPLES
 from ...conditioning import Conditioning
 from ..base import Backend
-from . import devices, models, musiccoca, profiles, start, tokens
+from . import devices, linears, models, musiccoca, profiles, start, tokens
 from .musiccoca import MusicCoCa
+from .sampler import BRANCHES as sampler_branches
 from .sampler import Sampler, SamplingParams
 from .weights import load_depthformer, load_spectrostream, load_spectrostream_encoder
 
@@ -46,13 +47,14 @@ class MRT2Backend(Backend):
                  dtype: str | None = None,
                  models_root: Path | None = None, style_model: StyleModel | None = None,
                  guidance: bool = True, compile: bool = False, onsets: str = "mask",
-                 prefill_frames: int = 0) -> None:
+                 prefill_frames: int = 0, quant: str = "off", pack: bool = True) -> None:
         """`device`: CUDA, else MPS, else CPU unless given; `dtype` ("fp32", "bf16", "fp16"):
         bf16 where native, else fp32 unless given (devices.py); `onsets`: "mask" (official
         default: sounding notes go in as "on, the model decides") or "unmask" (held and onset);
         `prefill_frames`: 0 (official default) starts streams from the start state, N >= 2 from
         N frames of silence (the official opt-in uses start.PREFILL_FRAMES), which needs
-        resources/spectrostream/encoder.safetensors."""
+        resources/spectrostream/encoder.safetensors; `quant` "int8": weight-only int8 temporal and
+        depth linears (opt-in); `pack`: oneDNN-prepacked linears on CPU (linears.py)."""
         if onsets not in tokens.ONSET_MODES:
             raise ValueError(f"onsets must be one of {', '.join(tokens.ONSET_MODES)}, got {onsets!r}")
         if prefill_frames == 1 or prefill_frames < 0:
@@ -69,6 +71,9 @@ class MRT2Backend(Backend):
         dt = devices.model_dtype(self.device, dtype)
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
         self.model = load_depthformer(ckpt, dtype=dt, device=self.device)
+        g = len(sampler_branches) if guidance else 1
+        for done in linears.prepare(self.model, batch=g, quant=quant, pack=pack):
+            log.info("mrt2: %s", done)
         codec_dt = devices.codec_dtype(self.device, dt)
         self.decoder = load_spectrostream(ckpt, device=self.device, dtype=codec_dt)
         # a frame's tokens sound after the codec's lookahead, and the model's reaction after that
