@@ -129,7 +129,7 @@ def backend_row(a: argparse.Namespace, threads: int) -> dict:
     nbytes = frame_bytes(backend)
     bw = read_bandwidth_gbs()
     dtypes = {"model": str(next(backend.model.parameters()).dtype).removeprefix("torch."),
-              "codec": str(backend.decoder.first.conv.weight.dtype).removeprefix("torch.")}
+              "codec": str(backend.decoder.compute_dtype).removeprefix("torch.")}
     peak = peak_gflops(torch.bfloat16 if "bfloat16" in dtypes["model"] else torch.float32)
     read = nbytes["model_weights_read"] + nbytes["codec_weights"] + nbytes["kv_cache"]
     unique = nbytes["model_weights_unique"] + nbytes["codec_weights"] + nbytes["kv_cache"]

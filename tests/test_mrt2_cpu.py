@@ -1,6 +1,6 @@
-"""Where mrt2 runs and in which precision, and the reduced-precision paths: every convolution of
-the bf16 codec, run in its real streaming context (forward hooks), against float32 with the
-original float32 weights, within its derived bound (tests/tolerance.py, low_precision_bound)."""
+"""Where mrt2 runs and in which precision, and the codec's CPU paths: every convolution of the bf16
+and/or prepacked codec, run in its real streaming context (forward hooks), against float32 with
+the original float32 weights, within its derived bound (tests/tolerance.py, low_precision_bound)."""
 
 import platform
 from pathlib import Path
@@ -11,9 +11,10 @@ torch = pytest.importorskip("torch")
 
 from scorewright.backends.mrt2 import devices  # noqa: E402
 from scorewright.backends.mrt2 import weights as W  # noqa: E402
+from scorewright.backends.mrt2.packed_convs import PackedConv, conv_packing_works, pack_codec  # noqa: E402
 from scorewright.backends.mrt2.spectrostream import TINY_SS, SpectroStreamDecoder  # noqa: E402
 
-from .tolerance import low_precision_bound  # noqa: E402
+from .tolerance import BF16, EPS32, low_precision_bound  # noqa: E402
 
 
 def cpuinfo_flags() -> set[str]:
@@ -55,9 +56,16 @@ def conv_abs_sum(conv: torch.nn.Module, x: torch.Tensor, w: torch.Tensor, b: tor
     return y + b.double().abs()[:, None, None] if b is not None else y
 
 
-def test_every_bf16_convolution_of_the_codec_is_float32_up_to_its_rounding():
+@pytest.mark.parametrize("dtype,pack", [(torch.bfloat16, False), (torch.bfloat16, True),
+                                        (torch.float32, True)])
+def test_every_convolution_of_the_codec_is_float32_up_to_its_rounding(dtype, pack):
+    """bf16 and/or oneDNN-prepacked convolutions (packed_convs.py) against float32 nn.Conv2d."""
+    if pack and not conv_packing_works(dtype):
+        pytest.skip("this PyTorch build cannot prepack oneDNN convolutions")
     ref = W.randomise(SpectroStreamDecoder(TINY_SS), std=0.2, seed=3)
-    low = W.randomise(SpectroStreamDecoder(TINY_SS), std=0.2, seed=3).conv_dtype(torch.bfloat16)
+    low = W.randomise(SpectroStreamDecoder(TINY_SS), std=0.2, seed=3).conv_dtype(dtype)
+    if pack:
+        assert pack_codec(low) and type(low.first.conv) is PackedConv
     kinds = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
     convs = {n: m for n, m in ref.named_modules() if isinstance(m, kinds)}
     worst, checked = [], []
@@ -65,11 +73,12 @@ def test_every_bf16_convolution_of_the_codec_is_float32_up_to_its_rounding():
     def check(name):
         def hook(mod, inputs, out):
             x, r = inputs[0], convs[name]
-            assert x.dtype == out.dtype == torch.bfloat16
+            assert x.dtype == out.dtype == dtype
             want = r(x.float()).double()                       # the same input, float32 weights
             fan_in = r.weight[0].numel() if isinstance(r, torch.nn.Conv2d) else r.weight.shape[0] * \
                 r.weight[0, 0].numel()
-            bound = low_precision_bound(conv_abs_sum(r, x, r.weight, r.bias), fan_in)
+            eps = BF16 if dtype == torch.bfloat16 else EPS32
+            bound = low_precision_bound(conv_abs_sum(r, x, r.weight, r.bias), fan_in, eps)
             err = (out.double() - want).abs()
             assert (err <= bound).all(), f"{name}: {float((err - bound).max()):.2e} over its bound"
             worst.append(float((err / bound.clamp(min=1e-30)).max()))
@@ -82,4 +91,4 @@ def test_every_bf16_convolution_of_the_codec_is_float32_up_to_its_rounding():
     for h in hooks:
         h.remove()
     assert set(checked) == set(convs) and audio.dtype == torch.float32 and torch.isfinite(audio).all()
-    assert max(worst) > 0                                    # bf16 did round something
+    assert max(worst) > 0                                    # something was rounded

@@ -12,7 +12,7 @@ def create(seed: int = 0):
     $SCOREWRIGHT_MRT2_PREFILL=silence starts streams after the official silence prefill;
     $SCOREWRIGHT_MRT2_DTYPE=fp32|bf16|fp16 overrides the precision (default: bf16 where native);
     $SCOREWRIGHT_MRT2_QUANT=int8 makes the temporal and depth linears weight-only int8 (opt-in);
-    $SCOREWRIGHT_MRT2_PACK=0 turns off the prepacked CPU linears."""
+    $SCOREWRIGHT_MRT2_PACK=0 turns off the prepacked CPU linears and convolutions."""
     from ..base import BackendNotInstalled, BackendUnavailable
     try:
         import torch  # noqa: F401

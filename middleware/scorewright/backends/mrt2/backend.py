@@ -14,7 +14,7 @@ import torch
 from ...audio import FRAME_SAMPLES
 from ...conditioning import Conditioning
 from ..base import Backend
-from . import devices, linears, models, musiccoca, profiles, start, tokens
+from . import devices, linears, models, musiccoca, packed_convs, profiles, start, tokens
 from .musiccoca import MusicCoCa
 from .sampler import BRANCHES as sampler_branches
 from .sampler import Sampler, SamplingParams
@@ -54,7 +54,8 @@ class MRT2Backend(Backend):
         `prefill_frames`: 0 (official default) starts streams from the start state, N >= 2 from
         N frames of silence (the official opt-in uses start.PREFILL_FRAMES), which needs
         resources/spectrostream/encoder.safetensors; `quant` "int8": weight-only int8 temporal and
-        depth linears (opt-in); `pack`: oneDNN-prepacked linears on CPU (linears.py)."""
+        depth linears (opt-in); `pack`: oneDNN-prepacked linears and codec convolutions on CPU
+        (linears.py, packed_convs.py)."""
         if onsets not in tokens.ONSET_MODES:
             raise ValueError(f"onsets must be one of {', '.join(tokens.ONSET_MODES)}, got {onsets!r}")
         if prefill_frames == 1 or prefill_frames < 0:
@@ -76,6 +77,8 @@ class MRT2Backend(Backend):
             log.info("mrt2: %s", done)
         codec_dt = devices.codec_dtype(self.device, dt)
         self.decoder = load_spectrostream(ckpt, device=self.device, dtype=codec_dt)
+        for done in packed_convs.pack_codec(self.decoder) if pack else ():
+            log.info("mrt2: %s", done)
         # a frame's tokens sound after the codec's lookahead, and the model's reaction after that
         self.latency_samples = (self.decoder.cfg.lookahead_frames + REACTION_FRAMES) * FRAME_SAMPLES
         self.guidance, self.onsets, self.prefill_frames = guidance, onsets, prefill_frames

@@ -174,7 +174,7 @@ class SpectroStreamDecoder(nn.Module):
         self.out_conv = CausalConv(c_in, c.out_channels // c.channel_splits, (c.base_kernel, c.base_kernel))
         self.build_buffers()
         self.cache: dict[str, torch.Tensor] = {}
-        self.frames_seen = 0
+        self.frames_seen, self.compute_dtype = 0, torch.float32     # the convolutions' (conv_dtype)
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_io: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -194,6 +194,7 @@ class SpectroStreamDecoder(nn.Module):
         for m in self.modules():
             if isinstance(m, (CausalConv, CausalConvTranspose)):
                 m.to(dtype)
+        self.compute_dtype = dtype
         self.cache.clear()
         self.frames_seen = 0
         return self
@@ -227,7 +228,7 @@ class SpectroStreamDecoder(nn.Module):
         """[B, T, D] -> [B, 4, T * time_stride, bins] (streaming, state in self.cache), in the
         convolutions' dtype."""
         b, t, _ = emb.shape
-        x = emb.to(self.first.conv.weight.dtype).transpose(1, 2)[..., None]   # [B, D, T, 1]
+        x = emb.to(self.compute_dtype).transpose(1, 2)[..., None]   # [B, D, T, 1]
         branch = self.b2(F.elu(self.b1(x, self.cache, "b1")), self.cache, "b2")
         x = self.first(x, self.cache, "first") + branch
         x = x.view(b, self.in_bins, self.width, t).permute(0, 2, 3, 1)   # [B, width, T, in_bins]
