@@ -77,8 +77,8 @@ def peak_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
 
 
 def _register_packed_ops() -> None:
-    """FLOP formulas for the prepacked and weight-only-quantised linears the CPU path uses (the
-    counter knows only aten's own matmuls)."""
+    """FLOP formulas for the prepacked and weight-only-quantised linears and the prepacked
+    convolutions the CPU path uses (the counter knows only aten's own matmuls and convolutions)."""
     ops = []
     for name in ("mkldnn._linear_pointwise", "aten._weight_int8pack_mm", "aten._weight_int4pack_mm_for_cpu"):
         ns, op = name.split(".")
@@ -90,9 +90,23 @@ def _register_packed_ops() -> None:
         n = out_shape[-1] if out_shape is not None else w_shape[0]   # packed weights: see the output
         return 2 * torch.Size(x_shape[:-1]).numel() * n * x_shape[-1]
 
-    for op in ops:
+    def conv(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+        """Prepacked weights keep the logical shape [c_out, c_in, kh, kw]: each output takes
+        c_in * kh * kw multiply-adds."""
+        return 2 * torch.Size(out_shape).numel() * torch.Size(w_shape[1:]).numel()
+
+    def conv_transpose(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+        """Each input element meets c_out * kh * kw weights."""
+        return 2 * torch.Size(x_shape).numel() * w_shape[0] * torch.Size(w_shape[2:]).numel()
+
+    formulas = [(op, formula) for op in ops]
+    for name, f in (("_convolution_pointwise", conv), ("_convolution_transpose_pointwise", conv_transpose)):
+        packet = getattr(torch.ops.mkldnn, name, None)
+        if packet is not None:
+            formulas.append((packet, f))
+    for op, f in formulas:
         try:
-            register_flop_formula(op, get_raw=False)(formula)
+            register_flop_formula(op, get_raw=False)(f)
         except Exception:  # already registered (a second call in one process)
             pass
 

@@ -73,7 +73,8 @@ class MRT2Backend(Backend):
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
         self.model = load_depthformer(ckpt, dtype=dt, device=self.device)
         g = len(sampler_branches) if guidance else 1
-        for done in linears.prepare(self.model, batch=g, quant=quant, pack=pack):
+        # a compiled step packs its own linears (inductor rejects ones packed before it)
+        for done in linears.prepare(self.model, batch=g, quant=quant, pack=pack and not compile):
             log.info("mrt2: %s", done)
         codec_dt = devices.codec_dtype(self.device, dt)
         self.decoder = load_spectrostream(ckpt, device=self.device, dtype=codec_dt)
