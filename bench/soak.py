@@ -76,7 +76,7 @@ def game_client(addr: str, stop: threading.Event, c: Counters, seed: int) -> Non
         client.poll_replies()
     time.sleep(0.3)
     client.poll_replies()
-    c.add("error_replies", len(client.errors))
+    c.add("error_replies", client.error_count)
     client.close()
 
 

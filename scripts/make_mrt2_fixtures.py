@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
+
+from side_venv import run_inside
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "mrt2_parity.safetensors"
@@ -37,18 +37,7 @@ T, B, CODEBOOK, SS_FRAMES = 9, 2, 64, 5
 
 
 def ensure_jax() -> None:
-    try:
-        import magenta_rt.jax  # noqa: F401
-    except ImportError:
-        py = VENV / "bin" / "python"
-        if os.environ.get("MRT2_FIXTURES_CHILD"):
-            sys.exit("magenta_rt.jax still not importable inside the fixtures venv")
-        if not py.exists():
-            print(f"creating {VENV} with magenta-rt[jax] ...", flush=True)
-            subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-            subprocess.check_call([str(py), "-m", "pip", "install", "-q", OFFICIAL, "safetensors"])
-        env = dict(os.environ, MRT2_FIXTURES_CHILD="1")
-        sys.exit(subprocess.call([str(py), __file__, *sys.argv[1:]], env=env))
+    run_inside(VENV, ["magenta_rt.jax"], [OFFICIAL, "safetensors"], __file__)
 
 
 def tiny_model_class():

@@ -22,12 +22,11 @@ itself there.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from side_venv import run_inside
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "fixtures" / "musiccoca_tiny"
@@ -38,19 +37,7 @@ PROMPTS = ["calm ambient synth pads", "soft piano", "driving orchestral percussi
 
 
 def ensure_tensorflow() -> None:
-    try:
-        import sentencepiece  # noqa: F401
-        import tensorflow  # noqa: F401
-    except ImportError:
-        py = VENV / "bin" / "python"
-        if os.environ.get("MUSICCOCA_FIXTURES_CHILD"):
-            sys.exit("tensorflow still not importable inside the fixtures venv")
-        if not py.exists():
-            print(f"creating {VENV} with tensorflow-cpu ...", flush=True)
-            subprocess.check_call([sys.executable, "-m", "venv", str(VENV)])
-            subprocess.check_call([str(py), "-m", "pip", "install", "-q", "tensorflow-cpu", "sentencepiece"])
-        env = dict(os.environ, MUSICCOCA_FIXTURES_CHILD="1")
-        sys.exit(subprocess.call([str(py), __file__, *sys.argv[1:]], env=env))
+    run_inside(VENV, ["sentencepiece", "tensorflow"], ["tensorflow-cpu", "sentencepiece"], __file__)
 
 
 def convert(fn, signature, path: Path) -> None:

@@ -140,3 +140,16 @@ def test_doctor_on_a_ready_machine(capsys):
     for name in ("synth packages", "SoundFont", "style embedder", "PyTorch", "MRT2 weights", "default ports"):
         assert name in out
     assert "ready" in out
+
+
+def test_a_recording_replays_with_its_own_seed(tmp_path):
+    from scorewright.protocol import check
+    from scorewright.recording import Recorder
+    from scorewright.script import recorded_seed
+    take = tmp_path / "take.msgs"
+    rec = Recorder(take, "demo", 1234)
+    rec(3, check({"type": "set", "param": "danger", "value": 0.9}))
+    rec.close()
+    assert recorded_seed(take) == 1234 and recorded_seed(MAPS / "scripts" / "demo.yaml") is None
+    r = run_cli("render", "demo", "--events", str(take), "--seconds", "1", "--out", str(tmp_path / "t.wav"))
+    assert r.returncode == 0 and "seed 1234" in r.stderr, r.stderr

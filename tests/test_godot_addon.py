@@ -58,7 +58,23 @@ def test_addon_layout():
     for api in ("func set_param(", "func set_state(", "func trigger(", "func notes(", "func prompt(",
                 "signal beat(", "signal bar(", "AudioStreamGenerator", "StreamPeerTCP"):
         assert api in music, api
+    parts = {"scorewright_connection.gd": "StreamPeerTCP", "scorewright_stream.gd": "AudioStreamGenerator",
+             "scorewright_launcher.gd": "OS.create_process"}
+    for name, what in parts.items():
+        assert what in (addon / name).read_text(), name
     assert "res://addons/scorewright/scorewright_music.gd" in (GODOT / "example" / "main.tscn").read_text()
+
+
+def test_no_script_over_400_lines():
+    """The project's rule for modules holds for GDScript too."""
+    long = {p.name: n for p in GODOT.rglob("*.gd") if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def test_scripts_are_gdformat_clean():
+    r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "gdformat"), "--check", *gd_files()],
+                       cwd=GODOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_godot_copy_of_the_golden_cases_is_current():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +18,16 @@ from pathlib import Path
 
 import pytest
 
+from .bundle_helpers import (
+    CLEAN_ENV,
+    GAME_MAP_NAME,
+    GAME_MAP_TITLE,
+    MAKE_IT,
+    alive,
+    cached_bundle,
+    executable,
+    kill_game_and_time_its_server,
+)
 from .godot_helpers import (
     GET_GODOT,
     GODOT4,
@@ -160,15 +171,13 @@ def test_scorewright_music_in_godot(godot, tmp_path, servers):
     srv = FixedServer(map_path)
     servers.append(srv)
     srv.start()
-    own = FixedServer(map_path)                       # the ports and ring Godot's launch will use
-    control, audio, launch_port, dead_port = (*own.ports, free_ports(1)[0])
+    launch_port, dead_port = free_ports(2)           # nothing listens on either
     scorewright = Path(sys.executable).with_name("scorewright")      # this environment's own
     scorewright = str(scorewright) if scorewright.exists() else shutil.which("scorewright")
     cmd = godot_command("-s", "res://tests/integration.gd", "--",
                         f"--port={srv.tcp}", f"--dead-port={dead_port}", f"--dir={tmp_path}",
                         "--play=10", f"--launch-port={launch_port}", f"--command={scorewright}",
-                        f"--map={map_path}",
-                        f"--extra=--control-port,{control},--audio-port,{audio},--ring,{own.ring}")
+                        f"--map={map_path}", "--extra=--lookahead,3")
     log = tmp_path / "godot.log"
     with log.open("w") as out:
         godot_proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -179,7 +188,7 @@ def test_scorewright_music_in_godot(godot, tmp_path, servers):
         if godot_proc.poll() is None:
             godot_proc.kill()
             godot_proc.wait()
-        kill_launched(tmp_path / "launched_pid", own.ring)
+        kill_launched(tmp_path / "launched_pid", "--parent-pid")
     text = log.read_text()
     assert (tmp_path / "report.json").exists(), text[-4000:]
     report = json.loads((tmp_path / "report.json").read_text())
@@ -242,3 +251,56 @@ def check_restart(restart: dict, killed_at: float, ready_at: float) -> None:
     assert ready_at < restart["resumed_at"] <= ready_at + 3.0, (restart, ready_at)
     assert restart["frames_after"] >= 40, restart             # ~2 s of audio after resuming
     assert restart["lost_frames"] == 0 and restart["skips"] == 0 and restart["underruns"] == 0, restart
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    folder, _ = cached_bundle(build=bool(os.environ.get("CI")))
+    if folder is None:
+        pytest.skip(f"the bundle is not built here; {MAKE_IT}")
+    return folder
+
+
+def test_godot_launches_the_server_the_game_ships(godot, bundle, tmp_path):
+    """A node with a `scorewright bundle` folder starts that server at once, with no Python on
+    Godot's PATH: free ports, its own ring and token, --parent-pid; the shipped map plays with
+    beats; freeing the node stops the server; SIGKILLing Godot stops a second one by itself."""
+    env = {**CLEAN_ENV, "HOME": str(Path.home())}
+    env.update({k: os.environ[k] for k in ("XDG_CACHE_HOME", "SCOREWRIGHT_GODOT_ROOT") if k in os.environ})
+    cmd = godot_command("-s", "res://tests/launch_bundle.gd", "--", f"--folder={bundle}",
+                        f"--map=res://music/{GAME_MAP_NAME}.yaml", f"--dir={tmp_path}")
+    log = tmp_path / "godot.log"
+    second = 0
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "ready").exists():
+            assert proc.poll() is None, log.read_text()[-4000:]
+            assert time.monotonic() < deadline, log.read_text()[-4000:]
+            time.sleep(0.05)
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["ok"], (report, log.read_text()[-4000:])
+        second = report["second"]["pid"]
+        assert kill_game_and_time_its_server(proc, second) < 3.0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if second and alive(second) and "--parent-pid" in Path(f"/proc/{second}/cmdline").read_text(
+                errors="replace"):
+            os.kill(second, signal.SIGKILL)
+    first = report["first"]
+    assert first["command"] == str(executable(bundle)), first
+    assert first["started_after"] < LAUNCH_AFTER_S, first       # no second of waiting for a server
+    args = first["arguments"]
+    assert args[:2] == ["serve", f"{GAME_MAP_NAME}.yaml"]        # found by name in the bundle's maps/
+    assert args[args.index("--parent-pid") + 1] == str(report["godot_pid"]) == str(proc.pid)
+    assert args[args.index("--token") + 1] == first["token"] and len(first["token"]) == 32
+    assert args[args.index("--ring") + 1] == first["ring"] and first["ring"].startswith("godot-")
+    assert first["map"] == report["second"]["map"] == GAME_MAP_TITLE
+    assert first["frames"] >= 2.5 / FRAME_S and first["beats"] >= 3 and first["underruns"] == 0, first
+    assert first["stopped"], first
+    assert first["connected_after"] < 10, first
+
+
+LAUNCH_AFTER_S = 1.0

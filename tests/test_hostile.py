@@ -361,21 +361,44 @@ def test_client_text_is_escaped_in_the_log_and_private_messages_stay_private(ser
 
 
 def test_memory_held_for_hostile_clients_is_returned(serve):
+    """What hostile clients made the server hold goes back when they leave: three rounds of
+    unfinished 1 MB frames leave the footprint no bigger than one round held (glibc keeps some
+    of the heap fragmented; it never accumulates)."""
     srv = serve()
     srv.wait_ready().close()
     time.sleep(1.0)
-    start = rss_mb(srv.proc.pid)
-    socks = []
-    for _ in range(20):                                   # unfinished 1 MB frames, held...
-        s = socket.create_connection(("127.0.0.1", srv.tcp))
-        s.sendall(struct.pack("<I", 1_000_000) + b"x" * 900_000)
-        socks.append(s)
-    deadline = time.monotonic() + 10
-    while (held := rss_mb(srv.proc.pid) - start) < 8 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for s in socks:
-        s.close()
-    deadline = time.monotonic() + 10                      # ...until they leave
-    while (now := rss_mb(srv.proc.pid) - start) >= held / 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert held >= 8 and now < held / 2, (start, held, now)
+    start, held, after = rss_mb(srv.proc.pid), [], []
+    for _ in range(3):
+        socks = []
+        for _ in range(20):                                   # unfinished 1 MB frames, held...
+            s = socket.create_connection(("127.0.0.1", srv.tcp))
+            s.sendall(struct.pack("<I", 1_000_000) + b"x" * 900_000)
+            socks.append(s)
+        deadline = time.monotonic() + 10
+        while rss_mb(srv.proc.pid) - start < 8 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        held.append(rss_mb(srv.proc.pid) - start)
+        for s in socks:
+            s.close()
+        time.sleep(2.5)                                       # ...until they leave
+        after.append(rss_mb(srv.proc.pid) - start)
+    assert min(held) >= 8, held
+    assert after[-1] < 0.8 * max(held) and after[-1] <= after[0] + 4, (start, held, after)
+
+
+def test_ipv6_loopback_binds_and_serves():
+    port, audio = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "scorewright.cli", "serve", "demo", "--host", "::1",
+                             "--control-port", str(port), "--audio-port", str(audio), "--tcp-port", "0",
+                             "--web-port", "0", "--ring", "none"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        from scorewright.client import wait_for_server
+        client = wait_for_server(f"tcp://[::1]:{port}", within=30, process=proc)
+        assert client.set("danger", 0.5, wait=True)["type"] == "ok"
+        with AudioSubscriber(f"tcp://[::1]:{audio}") as sub:
+            assert sub.recv(3.0) is not None
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -64,6 +64,39 @@ def test_serve_records_a_session(serve, tmp_path):
     assert items[0].frame <= items[1].frame
 
 
+def test_takes_that_are_not_game_state_recordings_are_refused_naming_the_record(tmp_path):
+    """A take is input from a file: an empty one, a damaged one, or one holding messages that
+    are not game state (hello, status, studio.*) is refused naming the record, never replayed
+    as frames that fail."""
+    import msgpack
+
+    from scorewright.engine import ScriptItem
+    from scorewright.recording import MAGIC
+
+    def take(name: str, *records: dict) -> object:
+        path = tmp_path / name
+        path.write_bytes(b"".join(msgpack.packb(r) for r in ({**MAGIC, "map": "demo", "seed": 1}, *records)))
+        return path
+
+    (tmp_path / "empty.msgs").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty or not a Scorewright recording"):
+        load_recording(tmp_path / "empty.msgs")
+    ok = {"frame": 1, "t": 0.0, "msg": {"type": "set", "param": "danger", "value": 0.5}}
+    for bad, why in (({"frame": 2, "t": 0.1, "msg": {"type": "hello"}}, "'hello' is not a game-state"),
+                     ({"frame": 2, "t": 0.1, "msg": {"type": "studio.open"}}, "not a game-state"),
+                     ({"frame": 2, "t": 0.1}, "'msg'"),
+                     ({"frame": "x", "t": 0.1, "msg": {"type": "event", "name": "player_died"}}, "x")):
+        with pytest.raises(ValueError, match=f"record 2 is damaged: .*{why}"):
+            load_recording(take("bad.msgs", ok, bad))
+    cut = take("cut.msgs", ok, ok)                       # a server killed mid-write: the whole
+    cut.write_bytes(cut.read_bytes()[:-3])                # records before the cut still play
+    assert len(load_recording(cut)[0]) == 1
+
+    engine = open_engine(MAPS / "demo.yaml", seed=1)     # a script item that slips through anyway
+    engine.restart([ScriptItem(0.0, check({"type": "ping"}), 0)])
+    assert engine.step().pcm.any() and engine.backend_faults == 0
+
+
 def collect(sub: AudioSubscriber, stop: threading.Event, seqs: list) -> None:
     while not stop.is_set():
         if sub.recv(1.0) is not None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scorewright.backends.synth import analysis
-from scorewright.client import AudioSubscriber, RingReader, ScorewrightError
+from scorewright.client import AudioSubscriber, Client, RingReader, ScorewrightError
 from scorewright.protocol import FrameReader, encode, frame
 
 
@@ -137,3 +137,43 @@ def test_audio_blocks_raise_after_their_timeout_instead_of_ending_silently():
     from scorewright.transport import free_port
     with AudioSubscriber(f"tcp://127.0.0.1:{free_port()}") as sub, pytest.raises(TimeoutError, match="serve"):
         next(sub.blocks(timeout=0.3))
+
+
+def test_with_no_server_messages_are_dropped_not_queued(serve):
+    from scorewright.transport import free_port
+    port = free_port()
+    game = Client(f"tcp://127.0.0.1:{port}", timeout=0.5)
+    for _ in range(50):
+        game.set("danger", 0.9)                      # no server yet: dropped at once, never blocks
+    assert game.dropped == 50
+    with pytest.raises(TimeoutError):
+        game.ping()
+    game.close()
+
+
+def test_serve_stops_by_itself_when_its_parent_pid_exits(serve):
+    """--parent-pid: a game that is killed leaves no server behind (it stops cleanly: its ring
+    file is removed), and a PID that is not running is refused at once."""
+    import subprocess
+    import sys
+
+    from scorewright.transport.shm import ring_path
+
+    game = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        srv = serve(extra=["--parent-pid", str(game.pid)])
+        srv.wait_ready().close()
+        assert ring_path(srv.ring).exists()
+        game.kill()
+        game.wait()
+        killed = time.monotonic()
+        srv.proc.wait(timeout=10)
+        assert time.monotonic() - killed < 3.0
+    finally:
+        game.kill()
+    out = srv.stop()
+    assert srv.proc.returncode == 0 and f"launching process {game.pid} has exited" in out, out
+    assert not ring_path(srv.ring).exists()
+    refused = serve(extra=["--parent-pid", str(game.pid)])
+    refused.proc.wait(timeout=60)
+    assert refused.proc.returncode == 2 and "no such process" in refused.stop()

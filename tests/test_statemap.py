@@ -181,3 +181,13 @@ def test_runtime_errors_are_expr_errors():
 def test_reserved_names_are_refused(write_map):
     with pytest.raises(MapError, match=r"map.yaml:7:3: params.beat: 'beat' is a built-in name"):
         load(write_map(HEAD.replace("states:", "  beat: {}\nstates:")))
+
+
+def test_yaml_boolean_names_and_keyword_calls_are_explained(write_map):
+    path = write_map("version: 1\nstyles:\n  a: {prompt: x, weight: 1}\nparams:\n  on: {min: 0, max: 1}\n"
+                     "rules:\n  - when: \"clamp(t, lo=0) > 0.5\"\n    blend: {a: 1}\n")
+    with pytest.raises(MapError) as e:
+        load(path)
+    text = str(e.value)
+    assert ":5:3: params: the name 'on' is a YAML boolean" in text
+    assert "clamp() takes its arguments in order" in text

@@ -229,3 +229,37 @@ def test_attach_command_opens_a_running_servers_page(serve):
     gone = subprocess.run([sys.executable, "-m", "scorewright.cli", "studio", "--attach", srv.web_url,
                            "--no-browser"], capture_output=True, text=True, timeout=60)
     assert gone.returncode == 2 and "no studio page" in gone.stderr
+
+
+def test_hostile_page_messages_get_errors_and_the_page_socket_stays_up(studio):
+    from websockets.sync.client import connect
+    with connect(studio.url.replace("http", "ws") + "ws") as ws:
+        for bad in ("not json", "[" * 100000 + "]" * 100000, json.dumps({"type": "studio.save"}),
+                    json.dumps({"type": "studio.replay", "take": "../../etc/passwd"}),
+                    json.dumps({"type": "studio.record", "cmd": "erase"})):
+            ws.send(bad)
+            reply = json.loads(ws.recv(timeout=5))
+            assert reply["type"] == "error", reply
+        ws.send(b"\x00binary")
+        assert json.loads(ws.recv(timeout=5))["code"] == "bad_message"
+        ws.send(json.dumps({"type": "ping", "id": 9}))
+        assert json.loads(ws.recv(timeout=5))["type"] == "ok"
+
+
+def test_a_bundled_map_is_copied_before_the_studio_edits_it(tmp_path):
+    import os
+
+    from scorewright.cli.serve import editable_copy
+    from scorewright.statemap.load import bundled_map
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        copy = editable_copy("demo")
+        assert copy == tmp_path.joinpath("demo", "demo.yaml").relative_to(tmp_path)
+        assert copy.read_text() == bundled_map("demo").read_text()
+        assert (tmp_path / "demo" / "scripts" / "demo.yaml").is_file()
+        copy.write_text(copy.read_text() + "# mine\n")
+        assert editable_copy("demo") == copy and copy.read_text().endswith("# mine\n")   # kept
+        assert editable_copy(str(copy)) == copy                                           # a path as is
+    finally:
+        os.chdir(cwd)

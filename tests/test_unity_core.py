@@ -156,3 +156,42 @@ def test_session_reconnects_to_a_restarted_server(core_tests, serve):
         if restarted is not None:
             restarted.terminate()
             restarted.wait(10)
+
+
+def test_launcher_starts_the_shipped_server_and_it_never_outlives_the_game(core_tests):
+    """ServerLauncher (what 'Launch Server' runs) with a `scorewright bundle` folder, in an
+    environment without our Python: free ports, its own ring and token, --parent-pid; it plays
+    and is stopped; a second server stops by itself when the game's process is SIGKILLed."""
+    import signal
+
+    from .bundle_helpers import (
+        CLEAN_ENV,
+        GAME_MAP_NAME,
+        GAME_MAP_TITLE,
+        MAKE_IT,
+        alive,
+        cached_bundle,
+        kill_game_and_time_its_server,
+    )
+
+    bundle, _ = cached_bundle(build=bool(os.environ.get("CI")))
+    if bundle is None:
+        pytest.skip(f"the bundle is not built here; {MAKE_IT}")
+    proc = subprocess.Popen(["mono", str(core_tests), "launch", str(bundle), f"{GAME_MAP_NAME}.yaml"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=CLEAN_ENV)
+    lines, server = [], 0
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith(("ready", "FAIL")):
+                break
+        out = "".join(lines)
+        assert lines and lines[-1].startswith("ready") and "FAIL" not in out, out
+        assert f"map {GAME_MAP_TITLE}\n" in out and out.count("ok ") == 7, out
+        server = int(lines[-1].split()[1])
+        assert kill_game_and_time_its_server(proc, server) < 3.0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if server and alive(server):
+            os.kill(server, signal.SIGKILL)

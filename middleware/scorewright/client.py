@@ -54,10 +54,12 @@ class Client:
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.SNDHWM, 1000)
+        self._sock.setsockopt(zmq.IMMEDIATE, 1)   # no server: drop, never queue stale game state
         _prepare_socket(self._sock, token)
         self._sock.connect(address)
         self._ids = itertools.count(1)
         self.errors: deque[dict[str, Any]] = deque(maxlen=100)     # the latest error replies
+        self.error_count = 0      # every error reply seen
         self.dropped = 0          # messages dropped in a row while no server took them
         self.status: dict[str, Any] = {}
 
@@ -98,7 +100,7 @@ class Client:
             return msg_id
         try:
             self._sock.send(payload, zmq.NOBLOCK)
-        except zmq.Again:     # no server for a while and the send queue is full: never block
+        except zmq.Again:     # no server connected (or its queue is full): never block
             if not self.dropped:
                 log.warning("scorewright: no server at %s; messages are dropped until it is back",
                             self.address)
@@ -112,11 +114,16 @@ class Client:
         msg_id, payload, problem = self._pack(kind, fields)
         if problem is not None:
             raise ScorewrightError(problem)
-        try:
-            self._sock.send(payload, zmq.NOBLOCK)
-        except zmq.Again:
-            raise TimeoutError(f"no Scorewright server takes messages at {self.address}") from None
-        deadline = self.timeout * 1000
+        give_up = time.monotonic() + self.timeout
+        while True:                     # a connection that is still being made is waited for
+            try:
+                self._sock.send(payload, zmq.NOBLOCK)
+                break
+            except zmq.Again:
+                if time.monotonic() > give_up:
+                    raise TimeoutError(f"no Scorewright server takes messages at {self.address}") from None
+                time.sleep(0.005)
+        deadline = max(0.0, give_up - time.monotonic()) * 1000
         while self._sock.poll(deadline):
             reply = decode_reply(self._sock.recv())
             if reply.get("id") == msg_id:
@@ -138,6 +145,7 @@ class Client:
     def _note(self, reply: dict[str, Any]) -> None:
         if reply.get("type") == "error":
             self.errors.append(reply)
+            self.error_count += 1
             log.warning("scorewright: %s (%s)", reply.get("message"), reply.get("code"))
 
     def _send(self, wait: bool, kind: str, **fields: Any) -> dict[str, Any] | int:

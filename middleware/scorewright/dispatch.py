@@ -58,13 +58,18 @@ class Dispatcher:
     def stop(self) -> None:
         self._stop.set()
         self.inbox.close()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             item = self.inbox.get(timeout=0.25)
-            if item is not None:
+            if item is None:
+                continue
+            try:
                 item.peer.reply(encode(self.handle(item.peer, item.payload)))
+            except Exception:   # a reply that cannot go out costs that reply, never the thread
+                log.exception("could not answer %s", item.peer.describe())
 
     def handle(self, peer: Peer, payload: bytes) -> dict[str, Any]:
         """One message in, one reply out."""

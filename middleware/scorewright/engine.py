@@ -26,6 +26,8 @@ from .statemap.inspect import inspect
 log = logging.getLogger(__name__)
 
 FADE_IN = 240                # samples (5 ms) faded in after silence or an underrun
+GAME_STATE_KINDS = ("set", "state", "event", "notes", "prompt", "transport", "override", "release")
+REPLAY_WARNINGS = 20         # refused messages of one replayed take logged; the rest counted
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Engine:
         self._reset_backend = False                  # the generate thread resets it before the next frame
         self._script: deque[ScriptItem] = deque()    # a replayed take: messages due at their frames
         self._script_origin = 0
+        self._replay_refused = 0
         backend.reset(director.seed)
 
     def handle(self, msg: Message) -> dict:
@@ -142,7 +145,7 @@ class Engine:
             self.director.restart()
             self.paused, self._reset_backend = False, True
             self._script = deque(sorted(script, key=lambda s: s.frame or 0))
-            self._script_origin = self.steps
+            self._script_origin, self._replay_refused = self.steps, 0
             return self.steps, self.steps + self.stream_offset
 
     # -- runtime prompts (serve embeds them off the frame clock: prompts.PromptEmbedder) --
@@ -205,8 +208,11 @@ class Engine:
                 item = self._script.popleft()
                 try:
                     self._apply(item.message, item.embedding)
-                except InputError as e:      # a take recorded against another map version
-                    log.warning("replay: %s", e)
+                except (InputError, ProtocolError) as e:   # a take recorded against another map
+                    self._replay_refused += 1
+                    if self._replay_refused <= REPLAY_WARNINGS:
+                        log.warning("replay: %s%s", e, "; further refusals in this take are not logged"
+                                    if self._replay_refused == REPLAY_WARNINGS else "")
             self.steps += 1
             self._maybe_switch()
             if self.paused:

@@ -43,6 +43,8 @@ class PromptEmbedder:
         self._thread.start()
 
     def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
         try:
             self._queue.put_nowait(None)
         except queue.Full:

@@ -86,6 +86,16 @@ def unpack(data: bytes) -> Any:
         raise ProtocolError("bad_msgpack", f"not a msgpack message: {e}") from None
 
 
+def unpack_output(data: bytes) -> Any:
+    """msgpack bytes the server made (a reply, push or telemetry) -> Python. Not hostile
+    input: a map's size is the designer's (300 params make a 300-entry status), so only
+    msgpack's own limits (bounded by the buffer's length) apply."""
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as e:
+        raise ProtocolError("bad_msgpack", f"not a msgpack message: {e}") from None
+
+
 def decode(data: bytes) -> Message:
     """Bytes from the wire -> a checked Message. Raises ProtocolError."""
     return check(unpack(data))
@@ -236,7 +246,7 @@ def printable(text: Any, limit: int = 120) -> str:
 
 def decode_reply(data: bytes) -> dict[str, Any]:
     """Client side: a server message (reply, audio header, telemetry) as a dict."""
-    obj = unpack(data)
+    obj = unpack_output(data)
     if not isinstance(obj, dict):
         raise ProtocolError("bad_message", "expected a map from the server")
     return obj

@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import msgpack
 
-from .engine import ScriptItem
+from .engine import GAME_STATE_KINDS, ScriptItem
 from .protocol import Message, ProtocolError, check
 
 MAGIC = {"scorewright_recording": 1}
@@ -58,14 +58,20 @@ def is_recording(path: str | Path) -> bool:
 
 
 def load_recording(path: str | Path) -> tuple[list[ScriptItem], dict]:
-    """Records -> script items keyed by director frame, and the header (map, seed)."""
+    """Records -> script items keyed by director frame, and the header (map, seed). Raises
+    ValueError naming the file and record for anything but a recording of game-state messages."""
+    if not is_recording(path):
+        raise ValueError(f"{path} is empty or not a Scorewright recording (record it again)")
     items: list[ScriptItem] = []
     with open(path, "rb") as f:
         unpacker = msgpack.Unpacker(f, raw=False)
         header = next(unpacker)
-        for i, rec in enumerate(unpacker):
-            try:
-                items.append(ScriptItem(float(rec["t"]), check(rec["msg"]), int(rec["frame"])))
-            except (KeyError, TypeError, ValueError, ProtocolError) as e:
-                raise ValueError(f"{path}: record {i + 1} is damaged: {e}") from None
+        try:
+            for rec in unpacker:
+                msg = check(rec["msg"])
+                if msg.kind not in GAME_STATE_KINDS:
+                    raise ProtocolError("unsupported", f"'{msg.kind}' is not a game-state message")
+                items.append(ScriptItem(float(rec["t"]), msg, int(rec["frame"])))
+        except (KeyError, TypeError, ValueError, ProtocolError, msgpack.UnpackException) as e:
+            raise ValueError(f"{path}: record {len(items) + 1} is damaged: {e}") from None
     return items, header

@@ -40,6 +40,17 @@ def resolve_script(arg: str | Path) -> Path:
     return bundled if bundled.is_file() else p
 
 
+def recorded_seed(path: str | Path) -> int | None:
+    """The seed a session recording was made with (None for a plain event script)."""
+    path = resolve_script(path)
+    if not (path.is_file() and is_recording(path)):
+        return None
+    try:
+        return int(load_recording(path)[1].get("seed"))
+    except (ValueError, TypeError):
+        return None
+
+
 def load_script(path: str | Path) -> tuple[list[ScriptItem], list[Section]]:
     """Parse `- {t: 1.5, set: {param: danger, value: 0.9}, section: "rising danger"}` items,
     or a session recording made by `serve --record`."""

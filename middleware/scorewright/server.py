@@ -24,6 +24,7 @@ from . import __version__
 from .audio import CHANNELS, FRAME_SAMPLES, SAMPLE_RATE
 from .dispatch import Dispatcher
 from .engine import Engine, Frame
+from .parent import ParentWatch
 from .prompts import PromptEmbedder
 from .protocol import audio_header, encode, error, marker_message, status_message
 from .recording import Recorder
@@ -51,6 +52,7 @@ class ServeConfig:
     record: str | None = None       # file to record every game message into
     watch: bool = True              # hot-reload the map when its files change
     web_port: int | None = 7710     # the studio page (None: off)
+    parent_pid: int | None = None   # stop when this process (the game that launched us) ends
     budgets: Budgets = field(default_factory=Budgets)
 
     def check(self) -> None:
@@ -123,6 +125,7 @@ class Server:
     def __init__(self, engine: Engine, config: ServeConfig,
                  transports: list[Transport] | None = None) -> None:
         config.check()
+        self._parent = ParentWatch(config.parent_pid) if config.parent_pid else None
         self.engine, self.config = engine, config
         self.studio = StudioService(engine, engine.backend.name, self._push_web)
         self.transports = default_transports(config, self.studio.takes) if transports is None else transports
@@ -180,6 +183,9 @@ class Server:
                 self.reload_if_changed()
                 if tick % 4 == 0:
                     log.info(self.status_line())
+                    if self._parent and not self._parent.alive():
+                        log.warning("the launching process %d has exited: stopping", self._parent.pid)
+                        break
                     release_memory()     # what clients' messages took, back to the OS
         finally:
             self.stop()
@@ -204,12 +210,21 @@ class Server:
         """An unsolicited message to every authorized client of every transport."""
         payload = encode(message)
         for t in self.transports:
-            t.push(payload)
+            self._push_to(t, payload)
 
     def _push_web(self, message: dict[str, Any]) -> None:
         """A message for studio pages only."""
         if (web := self.transport("web")) is not None:
-            web.push(encode(message))
+            self._push_to(web, encode(message))
+
+    @staticmethod
+    def _push_to(transport: Transport, payload: bytes) -> None:
+        """A push that cannot go out is logged; it never ends the calling thread (main or
+        dispatcher) and so never the server."""
+        try:
+            transport.push(payload)
+        except Exception:
+            log.exception("could not push a message to the %s transport's clients", transport.name)
 
     # -- map edits (main thread) -----------------------------------------------------------
     def reload_if_changed(self) -> None:

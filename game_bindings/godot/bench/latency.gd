@@ -63,7 +63,7 @@ func _measure(cushion: int, messages: int) -> Dictionary:
 		"skips": music.get_skips() - skips_before,
 		"underruns": music.underruns,
 		"lost_frames": music.lost_frames,
-		"mix_block": music._mix_block,
+		"mix_block": music._stream.mix_block,
 		"samples": samples.duplicate(),
 	}
 	music.free()

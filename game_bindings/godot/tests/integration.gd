@@ -4,12 +4,10 @@
 ## for the server to be killed and restarted, and lets a second node start its own server.
 ##   godot --headless --path game_bindings/godot -s res://tests/integration.gd -- \
 ##     --port=P --dead-port=Q --dir=DIR --play=10 [--launch-port=R --command=C --map=M --extra=A,B]
-extends SceneTree
+extends "res://tests/scene_run.gd"
 
 const EXAMPLE: String = "res://example/main.tscn"
 
-var args: Dictionary = {}
-var report: Dictionary = {"steps": []}
 var music: ScorewrightMusic
 var replies: Array[Dictionary] = []
 var errors: Array[Dictionary] = []
@@ -75,7 +73,7 @@ func _connect_example() -> bool:
 	var up := await _until(func() -> bool: return not music.status.is_empty(), 20.0)
 	report["status_map"] = music.status.get("map", "")
 	report["tempo"] = music.status.get("tempo", 0.0)
-	report["capacity"] = music._capacity
+	report["capacity"] = music._stream.capacity
 	report["mix_rate"] = AudioServer.get_mix_rate()
 	report["output_latency"] = AudioServer.get_output_latency()
 	return _step("connected", up)
@@ -107,7 +105,7 @@ func _play(seconds: float) -> bool:
 		"lost_frames": music.lost_frames,
 		"skips": music.get_skips(),
 		"underruns": music.underruns,
-		"mix_block": music._mix_block,
+		"mix_block": music._stream.mix_block,
 		"beats": beats.duplicate(),
 		"bars": bars.duplicate(),
 	}
@@ -135,16 +133,18 @@ func _survive_restart() -> bool:
 	return _step("reconnected", resumed)
 
 
-## A second node with Launch Server on, pointed at a port nothing listens on.
+## A second node with Launch Server on, pointed at a port nothing listens on, and no server
+## shipped: after a second it runs the command (on free ports of its own).
 func _launch_own_server() -> bool:
 	var own := ScorewrightMusic.new()
 	own.port = int(args["launch-port"])
+	own.server_folder = ""
 	own.scorewright_command = args["command"]
 	own.map = args["map"]
 	own.server_arguments = PackedStringArray(str(args.get("extra", "")).split(",", false))
 	root.add_child(own)
-	await _until(func() -> bool: return own._launched_pid != 0, 10.0)
-	var pid: int = own._launched_pid
+	await _until(func() -> bool: return own.get_server_pid() != 0, 10.0)
+	var pid: int = own.get_server_pid()
 	_write_file("launched_pid", str(pid))  # so the test can stop it whatever happens here
 	var up := await _until(func() -> bool: return not own.status.is_empty(), 40.0)
 	report["launch"] = {"pid": pid, "map": own.status.get("map", ""), "connected": up}
@@ -184,41 +184,6 @@ func _press(key: Key) -> void:
 		event.keycode = key
 		event.pressed = pressed
 		root.push_input(event)
-
-
-func _until(condition: Callable, timeout: float) -> bool:
-	var deadline := Time.get_ticks_msec() + int(timeout * 1000.0)
-	while not condition.call():
-		if Time.get_ticks_msec() > deadline:
-			return false
-		await process_frame
-	return true
-
-
-func _sleep(seconds: float) -> void:
-	var end := Time.get_ticks_msec() + int(seconds * 1000.0)
-	while Time.get_ticks_msec() < end:
-		await process_frame
-
-
-func _step(what: String, ok: bool) -> bool:
-	print(("ok " if ok else "FAIL ") + what)
-	report["steps"].append({"step": what, "ok": ok})
-	return ok
-
-
-func _parse_args() -> Dictionary:
-	var out: Dictionary = {}
-	for arg: String in OS.get_cmdline_user_args():
-		var kv := arg.trim_prefix("--").split("=", true, 1)
-		out[kv[0]] = kv[1] if kv.size() > 1 else ""
-	return out
-
-
-func _write_file(name: String, text: String) -> void:
-	var f := FileAccess.open(str(args["dir"]).path_join(name), FileAccess.WRITE)
-	f.store_string(text)
-	f.close()
 
 
 func _write_report() -> void:

@@ -1,4 +1,4 @@
-"""The `scorewright` command: demo, serve, render, trace, validate, models, doctor."""
+"""The `scorewright` command: demo, serve, render, trace, validate, models, doctor, bundle."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 from ..backends.base import BACKENDS, BackendUnavailable
 from ..statemap.load import MapError
-from . import doctor, models, render, serve, validate
+from . import bundle, doctor, models, render, serve, validate
 from .output import console, error, setup_logging
 from .render import describe
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_parsers(sub)
     models.add_parsers(sub)
     doctor.add_parsers(sub)
+    bundle.add_parsers(sub)
     return p
 
 

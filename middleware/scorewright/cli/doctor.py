@@ -104,7 +104,16 @@ def check_models() -> Check:
                  f"them){without}")
 
 
-def check_ports(ports: tuple[int, ...] = (7700, 7701, 7702), host: str = "127.0.0.1") -> Check:
+def check_bundler() -> Check:
+    try:
+        import PyInstaller
+    except ImportError:
+        return Check("bundler", WARN, "PyInstaller is not installed: `scorewright bundle` (a server to "
+                     "ship with a game) is off", "pip install 'scorewright[bundle]'")
+    return Check("bundler", OK, f"PyInstaller {PyInstaller.__version__} (`scorewright bundle`)")
+
+
+def check_ports(ports: tuple[int, ...] = (7700, 7701, 7702, 7710), host: str = "127.0.0.1") -> Check:
     busy = []
     for port in ports:
         with socket.socket() as s:
@@ -132,7 +141,7 @@ def check_ring() -> Check:
 
 CHECKS: tuple[Callable[[], Check], ...] = (
     check_python, check_synth_packages, check_soundfont, check_embedder, check_player, check_torch,
-    check_models, check_ports, check_ring)
+    check_models, check_bundler, check_ports, check_ring)
 
 
 def run_checks() -> list[Check]:

@@ -55,5 +55,5 @@ def add_parsers(sub) -> None:
     m = sub.add_parser("models", help="MRT2 weights: list what is here, verify it, or download it")
     m.add_argument("action", choices=["list", "verify", "download"], help="what to do")
     m.add_argument("sizes", nargs="*", default=["small", "base"], metavar="SIZE",
-                   help="small and/or base")
+                   help="small and/or base (default: both; base is 2.4 B parameters)")
     m.set_defaults(func=cmd_models)

@@ -41,6 +41,14 @@ def _load_events(path: str | Path | None, seconds: float | None):
     return items, sections, script_seconds(items) if seconds is None else seconds
 
 
+def _seed(args: argparse.Namespace, events: str | Path | None) -> int | None:
+    """The seed asked for, else a session recording's own (so a replay sounds as recorded)."""
+    if args.seed is not None or not events:
+        return args.seed
+    from ..script import recorded_seed
+    return recorded_seed(events)
+
+
 def _skipped(item, err) -> None:
     warn(f"script t={item.t}: {err} ({err.code}); skipped")
 
@@ -48,7 +56,7 @@ def _skipped(item, err) -> None:
 def _render(args: argparse.Namespace, script_path: Path | None, out: Path):
     """Shared by render and demo: (seconds taken, [(t, label, description)], engine, seconds)."""
     items, sections, seconds = _load_events(script_path, args.seconds)
-    engine = open_map(args.map, args.seed, getattr(args, "backend", None))
+    engine = open_map(args.map, _seed(args, script_path), getattr(args, "backend", None))
     rows: list[tuple[float, str, str]] = []
     marks = sorted(sections, key=lambda s: s.t)
     label, last_desc, last_t = "", "", -10.0
@@ -119,7 +127,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from ..trace import changes, format_row, plot, trace
     items, _, seconds = _load_events(args.events, args.seconds)
-    engine = open_map(args.map, args.seed, None)
+    engine = open_map(args.map, _seed(args, args.events), None)
 
     def on_error(item, err) -> None:
         print(f"# t={item.t}: {err} ({err.code}); skipped")
@@ -147,16 +155,18 @@ def add_parsers(sub, backends: list[str]) -> None:
 
     r = sub.add_parser("render", help="render a map and an event script to a WAV file, offline")
     r.add_argument("map", help="state map file (or the name of a bundled map, e.g. demo)")
-    r.add_argument("--events", help="event script (YAML list of timed messages) or a session recording")
+    r.add_argument("--events", help="event script (YAML list of timed messages), a session recording, or a "
+                   "bundled map's script by name (e.g. demo)")
     r.add_argument("--out", required=True, help="WAV file to write")
     r.add_argument("--seconds", type=float, default=None, help=SECONDS_HELP)
-    r.add_argument("--seed", type=int, default=None, help="random seed (default: the map's)")
+    r.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: a recording's own, else the map's)")
     r.add_argument("--backend", choices=backends, default=None, help="override the map's backend")
     r.set_defaults(func=cmd_render)
 
     t = sub.add_parser("trace", help="print what the director does with a map and an event script")
     t.add_argument("map", help="state map file (or the name of a bundled map, e.g. demo)")
-    t.add_argument("--events", help="event script or session recording")
+    t.add_argument("--events", help="event script, session recording, or a bundled map's script name")
     t.add_argument("--seconds", type=float, default=None, help=SECONDS_HELP)
     t.add_argument("--seed", type=int, default=None, help="random seed (default: the map's)")
     t.add_argument("--every-frame", action="store_true", help="one line per frame, not per change")

@@ -4,10 +4,12 @@ with its page opened in the browser; or a page attached to a server that a game 
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import urllib.error
 import urllib.request
 import webbrowser
+from pathlib import Path
 
 from .output import error, say
 from .render import open_map
@@ -23,7 +25,8 @@ def start_server(args: argparse.Namespace):
                          tcp_port=None if args.tcp_port == 0 else args.tcp_port,
                          ring=None if args.ring == "none" else args.ring, lookahead=args.lookahead,
                          token=args.token, record=args.record, watch=not args.no_reload,
-                         web_port=None if args.web_port == 0 else args.web_port)
+                         web_port=None if args.web_port == 0 else args.web_port,
+                         parent_pid=args.parent_pid)
     try:
         config.check()
     except ValueError as e:
@@ -35,7 +38,7 @@ def start_server(args: argparse.Namespace):
     engine = open_map(args.map, args.seed, args.backend)
     try:
         server = Server(engine, config)
-    except (RingInUse, RingError) as e:
+    except (RingInUse, RingError, ValueError) as e:
         error(str(e))
         return None
     except (zmq.ZMQError, OSError) as e:
@@ -62,6 +65,10 @@ def cmd_studio(args: argparse.Namespace) -> int:
     if args.map is None:
         error("give a map to audition (e.g. `scorewright studio demo`), or --attach to a running server")
         return 2
+    if args.web_port == 0:
+        error("the studio is its page: give it a port with --web-port (0 turns it off)")
+        return 2
+    args.map = str(editable_copy(args.map))
     server = start_server(args)
     if server is None:
         return 2
@@ -76,6 +83,33 @@ def cmd_studio(args: argparse.Namespace) -> int:
         webbrowser.open(url)
     server.run_forever()
     return 0
+
+
+def editable_copy(map_arg: str) -> Path:
+    """The map the studio edits: a path as given; a bundled map by name is copied (with the
+    bundled motifs, includes and its event script) into ./NAME/ first, once, so saving never
+    changes the installed package."""
+    from ..statemap.load import bundled_map, resolve_map
+    path = resolve_map(map_arg)
+    bundled = bundled_map(map_arg)
+    if path != bundled or not bundled.is_file():
+        return path
+    folder = Path(map_arg)
+    copy = folder / bundled.name
+    if copy.is_file():
+        say(f"editing your copy of the bundled map '{map_arg}': {copy}")
+        return copy
+    folder.mkdir(exist_ok=True)
+    shutil.copy(bundled, copy)
+    for sub in ("motifs", "includes"):
+        if (bundled.parent / sub).is_dir():
+            shutil.copytree(bundled.parent / sub, folder / sub, dirs_exist_ok=True)
+    script = bundled.parent / "scripts" / bundled.name
+    if script.is_file():
+        (folder / "scripts").mkdir(exist_ok=True)
+        shutil.copy(script, folder / "scripts" / script.name)
+    say(f"copied the bundled map '{map_arg}' to {copy}: the studio edits that copy")
+    return copy
 
 
 def attach(url: str, no_browser: bool) -> int:
@@ -110,6 +144,9 @@ def add_server_options(p: argparse.ArgumentParser, backends: list[str]) -> None:
     p.add_argument("--record", metavar="FILE", default=None,
                    help="record every game message (replay: render MAP --events FILE)")
     p.add_argument("--no-reload", action="store_true", help="do not reload the map when it is edited")
+    p.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                   help="stop (cleanly, within a second) when process PID exits: engines that launch "
+                        "the server pass their own id, so a crashed game leaves no server behind")
 
 
 def add_parsers(sub, backends: list[str]) -> None:

@@ -141,7 +141,8 @@ def build(data: dict, pos: Positions, path: Path, files: tuple[Path, ...] = ()) 
         tempo=None if tempo == "auto" else float(tempo),
         beats_per_bar=int(data.get("beats_per_bar", 4)), drums=_drums(data.get("drums", "free")),
         generation=_generation(data.get("generation")), transition=transition,
-        markers=tuple(data.get("markers", ("beat", "bar", "transition", "stinger"))))
+        markers=tuple(data.get("markers", ("beat", "bar", "transition", "stinger"))),
+        assets=tuple(dict.fromkeys(pos.named)))
 
 
 def _styles(data: dict, pos: Positions, root: Path) -> dict[str, Style]:

@@ -161,7 +161,9 @@ class _Compiler:
             key = f"time_in:{group}"
             self.names.add(key)
             return (lambda env: env[key]), NUM
-        if name not in _FUNCS or node.keywords:
+        if name in _FUNCS and node.keywords:
+            raise ExprError(f"{name}() takes its arguments in order, without names: e.g. clamp(x, 0, 1)", col)
+        if name not in _FUNCS:
             raise ExprError("not allowed in an expression: call of anything but "
                             "min/max/clamp/abs/time_in", col)
         lo, hi = _ARITY[name]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from ..frozen import bundle_path
 from .build import build, expression_problems
 from .includes import merge_includes
 from .model import StateMap
@@ -50,9 +51,17 @@ def bundled_map(name: str) -> Path:
 
 
 def resolve_map(arg: str) -> Path:
-    """A map argument: a file path, or the name of a bundled map."""
+    """A map argument: a file path; in a `scorewright bundle` executable, a file name or name
+    in the bundle's maps/ folder; or the name of a map shipped with Scorewright."""
     p = Path(arg)
-    if p.exists() or p.suffix in (".yaml", ".yml"):
+    if p.is_file():
+        return p
+    shipped = bundle_path("maps")
+    if shipped is not None:
+        for candidate in (shipped / arg, shipped / f"{arg}.yaml", shipped / f"{arg}.yml"):
+            if candidate.is_file():
+                return candidate
+    if p.suffix in (".yaml", ".yml"):
         return p
     bundled = bundled_map(arg)
     return bundled if bundled.is_file() else p

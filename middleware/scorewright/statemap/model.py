@@ -112,6 +112,7 @@ class StateMap:
     rules: tuple[Rule, ...]
     stingers: dict[str, Stinger]
     files: tuple[Path, ...] = ()        # the map and everything it includes (hot reload watches)
+    assets: tuple[Path, ...] = ()       # every file it names: includes, MIDI motifs, audio styles
     backend_prefer: str = "synth"
     backend_fallback: str | None = None
     seed: int = 0

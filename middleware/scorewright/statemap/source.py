@@ -64,6 +64,7 @@ class Positions:
         self.values: dict[Path_, _Mark] = {}
         self.keys: dict[Path_, _Mark] = {}
         self.problems: list[Problem] = []
+        self.named: list[Path] = []        # files the map names (includes, motifs, audio)
 
     def problem(self, path: Path_, message: str, key: bool = False, col_shift: int = 0) -> None:
         table = self.keys if key else self.values
@@ -84,6 +85,7 @@ class Positions:
                 if path:
                     dst[remap(path)] = mark
         self.problems += other.problems
+        self.named += other.named
 
 
 _constructor = yaml.constructor.SafeConstructor()
@@ -116,7 +118,12 @@ def _to_python(node: yaml.Node, path: Path_, pos: Positions, file: str) -> Any:
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
             key = _to_python(knode, path + ("<key>",), pos, file)
-            if not isinstance(key, (str, int, float, bool)):
+            if isinstance(key, bool):        # YAML 1.1 reads on/off/yes/no/true/false as booleans
+                pos.problems.append(Problem(file, knode.start_mark.line + 1, knode.start_mark.column + 1,
+                                            format_path(path), f"the name {knode.value!r} is a YAML boolean "
+                                            "(on/off/yes/no/true/false): quote it or pick another name"))
+                continue
+            if not isinstance(key, (str, int, float)):
                 pos.problem(path, "mapping keys must be plain names")
                 continue
             key = str(key) if not isinstance(key, str) else key
@@ -199,5 +206,6 @@ def inside_map_folder(base_dir: Path, root_dir: Path, rel: str, path: Path_, pos
     if not target.is_file():
         pos.problem(path, f"file not found: '{rel}' (looked for {target})")
         return None
+    pos.named.append(target)
     return target
 

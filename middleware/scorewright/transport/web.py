@@ -15,6 +15,7 @@ server's memory (Budgets).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import mimetypes
@@ -24,7 +25,7 @@ import threading
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgpack
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -32,12 +33,14 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from ..protocol import error, printable, unpack
+from ..protocol import error, printable, unpack_output
 from .base import Budgets, Inbox, Outgoing, Peer, Transport
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "studio" / "static"
 POS = struct.Struct("<d")
+MAX_DOWNLOAD_BYTES = 256 << 20    # a take's WAV (~23 min of 16-bit stereo); larger: copy it from disk
+DOWNLOADS_AT_ONCE = 2             # downloads being read or sent; more wait for one to finish
 
 
 class WebPeer(Peer):
@@ -54,7 +57,7 @@ class WebPeer(Peer):
                                                if self.client_name else "")
 
     def reply(self, payload: bytes) -> None:
-        self.owner.send_text(self, json.dumps(unpack(payload), default=repr))
+        self.owner.send_text(self, json.dumps(unpack_output(payload), default=repr))
 
     @property
     def backlog(self) -> int:
@@ -76,12 +79,16 @@ class WebTransport(Transport):
         loopback = host in ("127.0.0.1", "::1", "localhost")
         names = {"127.0.0.1", "localhost", "[::1]", shown} if loopback else {shown}
         self.origins = [f"http://{n}:{port}" for n in sorted(names)] + [None]   # None: not a browser
+        # on loopback, a request must name this server: another site's name that resolves to
+        # 127.0.0.1 (DNS rebinding) is refused
+        self.hosts = {f"{n}:{port}" for n in names} if loopback else None
         self.peers: list[WebPeer] = []
         self.refused = self.disconnected = 0
         self.loop = asyncio.new_event_loop()
         self._inbox: Inbox | None = None
         self._server = None
         self._stopped = asyncio.Event()
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
         self._thread = threading.Thread(target=self._run, name="sw-web", daemon=True)
 
     def describe(self) -> str:
@@ -111,21 +118,27 @@ class WebTransport(Transport):
             await self._stopped.wait()
 
     # -- HTTP: the page, its files, and downloads from the map's folder --
-    def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        path = unquote(urlsplit(request.path).path)
+    async def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.hosts is not None and request.headers.get("Host", "").lower() not in self.hosts:
+            return _plain(HTTPStatus.MISDIRECTED_REQUEST, "this server answers to "
+                          f"{' or '.join(sorted(self.hosts))} only\n")
+        url = urlsplit(request.path)
+        path = unquote(url.path)
         if path == "/ws":
             return None                          # the WebSocket handshake (Origin checked)
         if path == "/":
             path = "/index.html"
         if path.startswith("/files/") and self.files is not None:
-            return self._file(self.files, path[len("/files/"):], download=True)
+            given = parse_qs(url.query).get("token", [""])[0]
+            if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
+                return _plain(HTTPStatus.FORBIDDEN, "add ?token=<the server's token> to the address\n")
+            return await self._download(connection, path[len("/files/"):])
         return self._file(STATIC, path.lstrip("/"))
 
     def _file(self, root: Path, rel: str, download: bool = False) -> Response:
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root.resolve()) or not target.is_file():
-            return Response(HTTPStatus.NOT_FOUND, "Not Found", Headers([("Content-Type", "text/plain")]),
-                            b"not found\n")
+        target = _inside(root, rel)
+        if target is None:
+            return _plain(HTTPStatus.NOT_FOUND, "not found\n")
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if target.suffix == ".js":
             kind = "text/javascript"
@@ -133,6 +146,26 @@ class WebTransport(Transport):
         if download:
             headers.append(("Content-Disposition", f'attachment; filename="{target.name}"'))
         return Response(HTTPStatus.OK, "OK", Headers(headers), target.read_bytes())
+
+    async def _download(self, connection: ServerConnection, rel: str) -> Response:
+        """A take or its WAV: read off the loop, at most DOWNLOADS_AT_ONCE held at a time (each
+        until its connection closes), none over MAX_DOWNLOAD_BYTES."""
+        target = _inside(self.files, rel)
+        if target is None:
+            return _plain(HTTPStatus.NOT_FOUND, "not found\n")
+        if target.stat().st_size > MAX_DOWNLOAD_BYTES:
+            return _plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                          f"{target.name} is over {MAX_DOWNLOAD_BYTES >> 20} MiB: copy it from {target}\n")
+        if self._downloads.locked():
+            return _plain(HTTPStatus.SERVICE_UNAVAILABLE, "other downloads are running; try again\n")
+        await self._downloads.acquire()
+        try:
+            response = await asyncio.to_thread(self._file, self.files, rel, True)
+        except BaseException:
+            self._downloads.release()
+            raise
+        self.loop.create_task(_release_when_closed(connection, self._downloads))
+        return response
 
     # -- a page's connection --
     async def _session(self, ws: ServerConnection) -> None:
@@ -143,6 +176,8 @@ class WebTransport(Transport):
         peer = WebPeer(self, ws)
         self.peers.append(peer)
         log.info("%s connected", peer.describe())
+        if not peer.authorized:
+            self.loop.call_later(self.budgets.hello_timeout_s, self._hello_overdue, peer)
         try:
             async for message in ws:
                 self._receive(peer, message)
@@ -152,14 +187,26 @@ class WebTransport(Transport):
             self.peers.remove(peer)
             self.disconnected += 1
 
+    def _hello_overdue(self, peer: WebPeer) -> None:
+        if not peer.authorized and peer in self.peers:
+            log.info("%s closed: no hello with the token within %g s", peer.describe(),
+                     self.budgets.hello_timeout_s)
+            self.loop.create_task(peer.ws.close(1008, "no hello with the token"))
+
     def _receive(self, peer: WebPeer, message: str | bytes) -> None:
+        if not peer.authorized and len(message) > self.budgets.unauthorized_message_bytes:
+            limit = self.budgets.unauthorized_message_bytes
+            self.send_text(peer, json.dumps(error("too_large", f"say hello with the token first (at most "
+                                                  f"{limit} bytes before it)")))
+            self.loop.create_task(peer.ws.close(1009, "too large before hello"))
+            return
         if isinstance(message, bytes):
             self.send_text(peer, json.dumps(error("bad_message", "send JSON text messages")))
             return
         try:
             obj = json.loads(message)
             payload = msgpack.packb(obj, use_bin_type=True)
-        except (ValueError, TypeError, OverflowError) as e:
+        except (ValueError, TypeError, OverflowError, RecursionError) as e:
             self.send_text(peer, json.dumps(error("bad_message", f"not a JSON message: {e}")))
             return
         if self._inbox is not None:
@@ -183,9 +230,9 @@ class WebTransport(Transport):
 
     def _publish_now(self, out: Outgoing) -> None:
         info = json.dumps({"type": "frame", "seq": out.seq, "pos": out.header["pos"],
-                           "due": out.header["due"], "markers": [unpack(m) for m in out.markers],
+                           "due": out.header["due"], "markers": [unpack_output(m) for m in out.markers],
                            "inspect": out.inspection,
-                           "telemetry": unpack(out.telemetry) if out.telemetry else None})
+                           "telemetry": unpack_output(out.telemetry) if out.telemetry else None})
         audio = POS.pack(out.header["pos"]) + out.pcm_bytes
         half, total = self.budgets.client_backlog_bytes // 2, self.budgets.total_backlog_bytes
         for peer in list(self.peers):
@@ -211,3 +258,24 @@ class WebTransport(Transport):
     def stats(self) -> dict[str, Any]:
         return {"clients": len(self.peers), "refused": self.refused, "disconnected": self.disconnected,
                 "dropped_audio": sum(p.dropped_audio for p in self.peers), "url": self.url}
+
+
+def _plain(status: HTTPStatus, text: str) -> Response:
+    return Response(status, status.phrase, Headers([("Content-Type", "text/plain")]), text.encode())
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """The regular file `rel` names inside `root`, or None (outside it, missing, or a name no
+    file can have, such as one with a NUL byte)."""
+    try:
+        target = (root / rel).resolve()
+        return target if target.is_relative_to(root.resolve()) and target.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+async def _release_when_closed(connection: ServerConnection, slots: asyncio.Semaphore) -> None:
+    try:
+        await connection.wait_closed()
+    finally:
+        slots.release()

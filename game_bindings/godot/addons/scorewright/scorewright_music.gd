@@ -2,21 +2,25 @@
 @icon("res://addons/scorewright/icon.svg")
 class_name ScorewrightMusic
 extends Node
-## Plays a running Scorewright server's adaptive music and sends it the game's state.
+## Plays a Scorewright server's adaptive music and sends it the game's state.
 ##
-## Connects to [code]scorewright serve[/code] over framed TCP ([StreamPeerTCP]), plays its
-## 48 kHz stereo stream through an [AudioStreamGenerator] on [member bus], and sends your game's
-## state with [method set_param], [method set_state], [method trigger], [method notes],
-## [method prompt] and [method transport]. [signal beat], [signal bar] and [signal marker] are
-## emitted when the music reaches them [i]at the speakers[/i], so visuals land with the sound.
+## Connects to a Scorewright server over framed TCP ([ScorewrightConnection]), plays its
+## 48 kHz stereo stream through an [AudioStreamGenerator] on [member bus]
+## ([ScorewrightStream]), and sends your game's state with [method set_param],
+## [method set_state], [method trigger], [method notes], [method prompt] and
+## [method transport]. [signal beat], [signal bar] and [signal marker] are emitted when the
+## music reaches them [i]at the speakers[/i], so visuals land with the sound.
+## [br][br]
+## With [member launch_server] the node starts the game's own server ([ScorewrightLauncher]):
+## the one the game ships in [member server_folder] (built by [code]scorewright bundle[/code]),
+## at once; otherwise (in the editor) [code]scorewright serve[/code] [member map] when no server
+## answers on [member host]:[member port] within a second. It stops that server when the node
+## leaves the tree, and the server stops by itself if the game dies.
 ## [br][br]
 ## When no server answers, the node plays silence and keeps retrying (every 0.25 s, backing off
-## to 1 s); a restarted server is picked up by itself. With [member launch_server] it starts
-## [code]scorewright serve[/code] [member map] itself. In the editor, the node shows a warning
-## while no server answers on [member host]:[member port].
-## [br][br]
-## The node keeps running while the scene tree is paused, so the music does not stop with the
-## game; send [code]transport("pause")[/code] to fade it out.
+## to 1 s); a restarted server is picked up by itself. In the editor, the node shows a warning
+## while no server answers on [member host]:[member port]. The node keeps running while the
+## scene tree is paused; send [code]transport("pause")[/code] to fade the music out.
 
 ## A beat is heard ([param index] counts beats from the start of the stream).
 signal beat(index: int)
@@ -37,31 +41,19 @@ signal server_error(code: String, message: String)
 signal replied(id: int, reply: Dictionary)
 
 ## Sample rate of the stream (sample pairs per second).
-const STREAM_RATE: int = 48000
+const STREAM_RATE: int = ScorewrightStream.STREAM_RATE
 ## Sample pairs in one stream frame (40 ms).
-const FRAME: int = 1920
-## First retry after the connection fails, in seconds (doubling up to [constant MAX_BACKOFF]).
-const MIN_BACKOFF: float = 0.25
-## Longest wait between connection attempts, in seconds.
-const MAX_BACKOFF: float = 1.0
-## Largest message the protocol allows, in bytes.
-const MAX_MESSAGE: int = 1048576
-## Markers held until heard, at most.
-const MAX_MARKERS: int = 1024
-## Seconds without a server before [member launch_server] starts one.
+const FRAME: int = ScorewrightStream.FRAME
+## Seconds without a server before [member launch_server] runs [member scorewright_command]
+## (a server the game ships is started at once).
 const LAUNCH_AFTER: float = 1.0
+## Server starts tried per node (again when the one started exits on its own).
+const MAX_LAUNCHES: int = 3
 ## Seconds between the editor's checks for a server.
 const PROBE_EVERY: float = 2.0
-## Largest speed-up or slow-down (0.5 %, below what ears notice) used to keep the queue near
-## its target when the sound card's clock drifts from the server's.
-const MAX_RATE_CORRECTION: float = 0.005
-## Speed change per 40 ms frame that the queue's average is off its target.
-const RATE_GAIN: float = 0.005
-## Longest mixer period the node plans for, in sample pairs (0.2 s).
-const MAX_MIX_BLOCK: int = 9600
 
 @export_group("Server")
-## Where [code]scorewright serve[/code] listens (127.0.0.1 unless it runs with --host).
+## Where a running Scorewright server listens (127.0.0.1 unless it runs with --host).
 @export var host: String = "127.0.0.1"
 ## The server's framed-TCP port ([code]--tcp-port[/code], default 7702).
 @export_range(1, 65535) var port: int = 7702
@@ -69,23 +61,31 @@ const MAX_MIX_BLOCK: int = 9600
 @export var token: String = ""
 
 @export_group("Start a Server")
-## Start [code]scorewright serve[/code] [member map] when no server answers within a second
-## (desktop, [member host] on this machine). It is stopped when the node leaves the tree.
+## Start the game's own server (desktop platforms): the one in [member server_folder] at once,
+## else [member scorewright_command] when no server answers within a second. It gets free
+## ports, a ring name and a token of its own, and is stopped when the node leaves the tree.
 @export var launch_server: bool = true
 ## The state map to serve: a bundled map's name ([code]demo[/code]), a [code]res://[/code]
-## path or a file path.
+## path or a file path. A server the game ships finds it by file name in its [code]maps/[/code]
+## ([code]scorewright bundle --map[/code]).
 @export var map: String = "demo"
-## The command that runs Scorewright: [code]scorewright[/code] on the PATH, or a full path
-## (e.g. a virtual environment's [code]bin/scorewright[/code]).
+## The folder of the server the game ships ([code]scorewright bundle --out[/code]): relative
+## to the exported game's executable ([code]scorewright[/code]: next to it), or absolute.
+@export var server_folder: String = "scorewright"
+## The command run when [member server_folder] holds no server (in the editor):
+## [code]scorewright[/code] on the PATH, or a full path (a virtual environment's
+## [code]bin/scorewright[/code]).
 @export var scorewright_command: String = "scorewright"
-## More arguments for [code]scorewright serve[/code], e.g. [code]["--ring", "mygame"][/code].
+## More arguments for [code]serve[/code], e.g. [code]["--web-port", "7710"][/code] to open the
+## studio page of the game's server.
 @export var server_arguments: PackedStringArray = PackedStringArray()
 
 @export_group("Latency")
 ## Stream audio held before playback starts, in 40 ms frames; each frame adds 40 ms of
 ## latency and 40 ms of slack for late packets and slow game frames. The server sends each
 ## frame 80 ms before it is due, so 2 (the default) plays about on time on one machine (a
-## change is heard ~110 ms after it is sent, p95 ~130 ms); 3 for busy machines, 4-5 for Wi-Fi.
+## change is heard ~116 ms after it is sent, p95 ~137 ms: bench/bench_godot.py); 3 for busy
+## machines, 4-5 for Wi-Fi.
 @export_range(1, 8) var cushion_frames: int = 2
 
 @export_group("Output")
@@ -105,38 +105,24 @@ const MAX_MIX_BLOCK: int = 9600
 ## The server's last [code]status[/code] (map, tempo, rules, ...); empty until connected.
 var status: Dictionary = {}
 ## Times the stream ran dry while playing (the node then waits for the cushion again).
-var underruns: int = 0
+var underruns: int:
+	get:
+		return _stream.underruns
 ## Stream frames that never arrived (the server drops audio for a client that stops reading).
-var lost_frames: int = 0
+var lost_frames: int:
+	get:
+		return _stream.lost_frames
 ## Stream frames received since the node started.
-var frames_received: int = 0
+var frames_received: int:
+	get:
+		return _stream.frames_received
 
-var _peer: StreamPeerTCP = StreamPeerTCP.new()
-var _rx: PackedByteArray = PackedByteArray()
+var _conn: ScorewrightConnection = ScorewrightConnection.new()
+var _stream: ScorewrightStream = ScorewrightStream.new()
+var _launcher: ScorewrightLauncher = ScorewrightLauncher.new()
 var _player: AudioStreamPlayer
-var _playback: AudioStreamGeneratorPlayback
-var _capacity: int = 0
-var _pending: PackedVector2Array = PackedVector2Array()
-var _pending_pos: int = 0
-var _pushed_end: int = -1
-var _queue_avg: float = 0.0
-var _queued_after_feed: int = 0
-var _mix_samples: Array[int] = []
-var _mix_block: int = 0
-var _last_pull_usec: int = 0
-var _last_pull_at: float = 0.0
-var _primed: bool = false
-var _skips_seen: int = 0
-var _skips: int = 0
-var _markers: Array[Dictionary] = []
-var _next_id: int = 0
-var _was_connected: bool = false
-var _answered_once: bool = false
-var _backoff: float = MIN_BACKOFF
-var _retry_at: float = 0.0
-var _last_seq: int = -1
 var _launch_at: float = 0.0
-var _launched_pid: int = 0
+var _launches: int = 0
 var _probe: StreamPeerTCP = StreamPeerTCP.new()
 var _probe_at: float = 0.0
 var _probe_answers: bool = true
@@ -149,34 +135,40 @@ func _init() -> void:
 func _ready() -> void:
 	if Engine.is_editor_hint():
 		return
-	var stream := AudioStreamGenerator.new()
-	stream.mix_rate = STREAM_RATE
-	stream.buffer_length = ((cushion_frames + 4) * FRAME + MAX_MIX_BLOCK) / float(STREAM_RATE)
 	_player = AudioStreamPlayer.new()
-	_player.stream = stream
+	_player.stream = ScorewrightStream.make_generator(cushion_frames)  # an AudioStreamGenerator
 	_player.bus = bus
 	_player.volume_db = volume_db
 	add_child(_player, false, Node.INTERNAL_MODE_BACK)  # not one of the user's children
 	_player.play()
-	_playback = _player.get_stream_playback()
-	_capacity = _playback.get_frames_available()
-	_last_pull_at = _now()
-	_launch_at = _last_pull_at + LAUNCH_AFTER
-	_connect()
+	_stream.cushion_frames = cushion_frames
+	_stream.attach(_player)
+	_conn.opened.connect(_on_opened)
+	_conn.closed.connect(_on_closed)
+	_conn.message.connect(_handle)
+	_launch_at = Time.get_ticks_msec() / 1000.0 + LAUNCH_AFTER
+	if (
+		launch_server
+		and _launch_allowed()
+		and ScorewrightLauncher.find_bundled(server_folder) != ""
+	):
+		_launch()  # the game ships its server: start it now
+	else:
+		_conn.open(host, port, token)
 
 
 func _exit_tree() -> void:
-	_peer.disconnect_from_host()
+	_conn.close()
 	_probe.disconnect_from_host()
-	_stop_launched_server()
+	_launcher.stop()
 
 
 func _process(delta: float) -> void:
 	if Engine.is_editor_hint():
 		_probe_server()
 		return
-	_poll_network()
-	_feed_audio(delta)
+	_conn.poll()
+	_stream.feed(delta)
 	_emit_heard_markers()
 	_maybe_launch_server()
 
@@ -249,29 +241,28 @@ func transport(cmd: String) -> int:
 ## [signal replied]), or -1 while disconnected: nothing is queued, send again after
 ## [signal connected].
 func send(type: String, fields: Dictionary = {}) -> int:
-	if _peer.get_status() != StreamPeerTCP.STATUS_CONNECTED:
-		return -1
-	_next_id += 1
-	var msg := {"type": type, "id": _next_id}
-	msg.merge(fields)
-	_write(msg)
-	return _next_id
+	return _conn.send(type, fields)
 
 
 ## True while a server is connected.
 func is_server_connected() -> bool:
-	return _was_connected
+	return _conn.is_open
 
 
 ## True while stream audio is playing (the cushion has filled since the last connect).
 func is_playing_stream() -> bool:
-	return _primed
+	return _stream.primed
 
 
 ## Times the [AudioStreamGenerator] had nothing to play while the stream was playing (silence
 ## before the cushion fills and while disconnected is not counted).
 func get_skips() -> int:
-	return _skips
+	return _stream.skips
+
+
+## The process id of the server this node started ([member launch_server]), or 0.
+func get_server_pid() -> int:
+	return _launcher.pid
 
 
 ## The stream position (in sample pairs) heard at the speakers now, or -1 before any audio of
@@ -280,122 +271,33 @@ func get_skips() -> int:
 ## generator, plus [method AudioServer.get_time_since_last_mix], minus
 ## [method AudioServer.get_output_latency].
 func get_heard_position() -> int:
-	if _pushed_end < 0 or _playback == null:
-		return -1
-	var mixed := _pushed_end - (_capacity - _playback.get_frames_available())
-	var since_mix := AudioServer.get_time_since_last_mix() * _player.pitch_scale
-	var heard := mixed + int((since_mix - AudioServer.get_output_latency()) * STREAM_RATE)
-	return mini(heard, _pushed_end)
+	return _stream.heard_position()
 
 
 ## Seconds from now until stream position [param pos] is heard (negative: already heard);
 ## [constant @GDScript.INF] before any audio has played.
 func seconds_until_heard(pos: int) -> float:
-	var heard := get_heard_position()
-	if heard < 0:
-		return INF
-	return (pos - heard) / float(STREAM_RATE) / _player.pitch_scale
+	return _stream.seconds_until_heard(pos)
 
 
-func _write(msg: Dictionary) -> void:
-	var payload := ScorewrightMsgPack.encode(msg)
-	var header := PackedByteArray()
-	header.resize(4)
-	header.encode_u32(0, payload.size())
-	_peer.put_data(header + payload)
+# -- messages in ---------------------------------------------------------------------------
+func _on_opened() -> void:
+	_stream.reset()
+	_conn.max_backoff = ScorewrightConnection.MAX_BACKOFF
 
 
-func _now() -> float:
-	return Time.get_ticks_msec() / 1000.0
-
-
-# -- connection ----------------------------------------------------------------------------
-func _connect() -> void:
-	_peer.disconnect_from_host()  # a peer in the error state must be reset before reuse
-	_rx.clear()
-	_pending.clear()
-	_markers.clear()
-	_primed = false
-	_pushed_end = -1
-	_last_seq = -1
-	if _peer.connect_to_host(host, port) != OK:
-		_schedule_retry()
-
-
-func _schedule_retry() -> void:
-	_retry_at = _now() + _backoff
-	_backoff = minf(_backoff * 2.0, MAX_BACKOFF)
-
-
-func _poll_network() -> void:
-	_peer.poll()
-	match _peer.get_status():
-		StreamPeerTCP.STATUS_CONNECTED:
-			if not _was_connected:
-				_on_connected()
-			_read_messages()
-		StreamPeerTCP.STATUS_CONNECTING:
-			pass
-		_:
-			if _was_connected:
-				_on_disconnected()
-			if _retry_at == 0.0:
-				_schedule_retry()
-			elif _now() >= _retry_at:
-				_retry_at = 0.0
-				_connect()
-
-
-func _on_connected() -> void:
-	_was_connected = true
-	_answered_once = true
-	_backoff = MIN_BACKOFF
-	var hello := {"type": "hello", "id": "hello", "v": 1, "client": "godot"}
-	hello.merge({"want_audio": true, "markers": true})
-	if token != "":
-		hello["token"] = token
-	_write(hello)
-
-
-func _on_disconnected() -> void:
-	_was_connected = false
-	_primed = false  # what is queued plays out; the silence after it is not an underrun
+func _on_closed() -> void:
+	_stream.reset()  # what the generator holds plays out; the silence after it is no underrun
 	disconnected.emit()
-
-
-func _read_messages() -> void:
-	var available := _peer.get_available_bytes()
-	if available > 0:
-		var got: Array = _peer.get_data(available)
-		if got[0] == OK:
-			_rx.append_array(got[1])
-	var start := 0
-	while _rx.size() - start >= 4:
-		var n := _rx.decode_u32(start)
-		if n > MAX_MESSAGE:
-			push_warning("Scorewright: the server sent a %d-byte message; reconnecting" % n)
-			_peer.disconnect_from_host()
-			return
-		if _rx.size() - start < 4 + n:
-			break
-		var decoded := ScorewrightMsgPack.decode(_rx.slice(start + 4, start + 4 + n))
-		start += 4 + n
-		if decoded.ok and decoded.value is Dictionary:
-			_handle(decoded.value)
-		else:
-			push_warning("Scorewright: undecodable message skipped (%s)" % decoded.get("error"))
-	if start > 0:
-		_rx = _rx.slice(start)
 
 
 func _handle(msg: Dictionary) -> void:
 	var id: Variant = msg.get("id")
 	match msg.get("type", ""):
 		"audio":
-			_on_audio(msg)
+			_stream.add_audio(msg)
 		"marker":
-			if _markers.size() < MAX_MARKERS:
-				_markers.append(msg)
+			_stream.add_marker(msg)
 		"status":
 			status = msg
 			if id == "hello":
@@ -408,135 +310,14 @@ func _handle(msg: Dictionary) -> void:
 		replied.emit(id, msg)
 
 
-# -- audio ---------------------------------------------------------------------------------
-func _on_audio(msg: Dictionary) -> void:
-	var pcm: Variant = msg.get("pcm")
-	if not pcm is PackedByteArray:
-		push_warning("Scorewright: an audio message without pcm was skipped")
-		return
-	frames_received += 1
-	var seq := int(msg.get("seq", 0))
-	if _last_seq >= 0 and seq > _last_seq + 1:
-		lost_frames += seq - _last_seq - 1
-	_last_seq = seq
-	if _pending.is_empty():
-		_pending_pos = int(msg.get("pos", 0))
-	_pending.append_array(_stereo(pcm))
-
-
-static func _stereo(pcm: PackedByteArray) -> PackedVector2Array:
-	var samples := pcm.to_float32_array()
-	var frames := PackedVector2Array()
-	frames.resize(samples.size() / 2)
-	for i: int in frames.size():
-		frames[i] = Vector2(samples[2 * i], samples[2 * i + 1])
-	return frames
-
-
-func _feed_audio(delta: float) -> void:
-	if _playback == null:
-		return
-	var queued := _capacity - _playback.get_frames_available()
-	var skips := _playback.get_skips()
-	var pulled := skips != _skips_seen  # the mixer wanted more than the generator held
-	_observe_mixing(queued, pulled)
-	if _primed and pulled:  # ran dry while the stream played: wait for the cushion again
-		_skips += skips - _skips_seen
-		underruns += 1
-		_primed = false
-	_skips_seen = skips
-	if not _primed:
-		_queued_after_feed = queued
-		if not _cushion_filled(queued, pulled):
-			return
-		_drop_oldest(_pending.size() - cushion_frames * FRAME)  # more is only delay
-		_primed = true
-		_queue_avg = _target_level()
-	var n := mini(_pending.size(), _capacity - queued)
-	if n > 0:
-		_playback.push_buffer(_pending.slice(0, n))
-		_pending = _pending.slice(n)
-		_pending_pos += n
-		_pushed_end = _pending_pos
-	_queued_after_feed = queued + n
-	_correct_rate(queued + n + _pending.size(), delta)
-
-
-## Playback (re)starts with the cushion right after the mixer pulled from the empty generator:
-## the audio arriving before its next pull adds to the cushion, so the mixer's period (10-25 ms
-## with a sound card, 85-93 ms with the Dummy driver) costs no extra latency up front.
-func _cushion_filled(queued: int, pulled: bool) -> bool:
-	if _pending.size() < cushion_frames * FRAME:
-		return false
-	if pulled and queued == 0:
-		return true
-	return _now() - _last_pull_at > 0.25  # a mixer that does not pull: start anyway
-
-
-## The queue's average while playing: the cushion plus half of what the mixer takes at once.
-func _target_level() -> float:
-	return cushion_frames * FRAME + _mix_block / 2.0
-
-
-## Measures what the mixer takes at once: between two feeds while playing, or from the time
-## between two pulls while the generator is empty.
-func _observe_mixing(queued: int, pulled: bool) -> void:
-	if pulled or queued < _queued_after_feed:
-		_last_pull_at = _now()
-	var now := Time.get_ticks_usec()
-	if queued > 0:  # only pulls from an empty generator time the mixer
-		_last_pull_usec = 0
-	if pulled and queued == 0:
-		if _last_pull_usec > 0:
-			_note_mix_block(int((now - _last_pull_usec) * STREAM_RATE / 1000000))
-		_last_pull_usec = now
-	elif _primed and queued < _queued_after_feed:
-		_note_mix_block(_queued_after_feed - queued)
-
-
-func _note_mix_block(samples: int) -> void:
-	_mix_samples.append(mini(samples, MAX_MIX_BLOCK))  # a long hitch is not the mixer's period
-	if _mix_samples.size() > 32:
-		_mix_samples.remove_at(0)
-	_mix_block = _mix_samples.max()
-
-
-## Keeps the audio queued in Godot near its target: the sound card's clock drifts slightly
-## from the server's (0.1-0.3 % for the Dummy driver), so play up to 0.5 % faster or slower
-## in proportion to how far the queue's average is off; past 4 frames over, drop the oldest.
-func _correct_rate(queued: int, delta: float) -> void:
-	_queue_avg += (queued - _queue_avg) * minf(delta / 2.0, 1.0)
-	var off := (_queue_avg - _target_level()) / FRAME
-	_player.pitch_scale = 1.0 + clampf(off * RATE_GAIN, -MAX_RATE_CORRECTION, MAX_RATE_CORRECTION)
-	if queued > _target_level() + 4 * FRAME:
-		_drop_oldest(queued - int(_target_level()))
-
-
-func _drop_oldest(samples: int) -> void:
-	var n := mini(samples, _pending.size())
-	if n > 0:
-		_pending = _pending.slice(n)
-		_pending_pos += n
-
-
 func _emit_heard_markers() -> void:
-	if _markers.is_empty():
-		return
-	var heard := get_heard_position()
-	if heard < 0:
-		return
-	var keep: Array[Dictionary] = []
-	for m: Dictionary in _markers:
-		if int(m.get("pos", 0)) > heard:
-			keep.append(m)
-			continue
+	for m: Dictionary in _stream.take_heard_markers():
 		var kind := str(m.get("kind", ""))
 		if kind == "beat":
 			beat.emit(int(m.get("beat", 0)))
 		elif kind == "bar":
 			bar.emit(int(m.get("bar", 0)))
 		marker.emit(kind, str(m.get("name", "")), m)
-	_markers = keep
 
 
 # -- starting a server ---------------------------------------------------------------------
@@ -545,58 +326,53 @@ func _launch_allowed() -> bool:
 
 
 func _maybe_launch_server() -> void:
-	if not launch_server or _launched_pid != 0 or _answered_once or _now() < _launch_at:
+	if not launch_server or _launches >= MAX_LAUNCHES or not _launch_allowed():
 		return
-	_launched_pid = -1  # one try per node
-	if not _launch_allowed():
+	if _launcher.pid != 0:
+		if _launcher.is_running():
+			return
+		push_warning("Scorewright: the server it started has exited; starting it again")
+	elif _conn.answered_once or Time.get_ticks_msec() / 1000.0 < _launch_at:
 		return
-	var command := _find_command(scorewright_command)
+	_launch()
+
+
+func _launch() -> void:
+	_launches += 1
+	var bundled := ScorewrightLauncher.find_bundled(server_folder)
+	var command := (
+		bundled if bundled != "" else ScorewrightLauncher.find_command(scorewright_command)
+	)
 	if command == "":
+		_launches = MAX_LAUNCHES
 		var missing := (
-			"no server on %s:%d and `%s` was not found" % [host, port, scorewright_command]
+			"no server on %s:%d, none in '%s' and `%s` was not found"
+			% [host, port, server_folder, scorewright_command]
 		)
-		var fix := "install Scorewright, set Scorewright Command to its full path, or run "
-		fix += "`scorewright serve %s` yourself" % map
+		var fix := "ship one (scorewright bundle), set Scorewright Command to its full path, or "
+		fix += "run `scorewright serve %s` yourself" % map
 		push_warning("Scorewright: %s: %s. The game runs on without music." % [missing, fix])
 		return
-	var args := PackedStringArray(["serve", _map_argument(), "--tcp-port", str(port)])
-	args.append_array(server_arguments)
-	_launched_pid = OS.create_process(command, args)
-	if _launched_pid <= 0:
-		push_warning("Scorewright: could not start `%s %s`" % [command, " ".join(args)])
-	else:
-		print("Scorewright: started `%s %s` (pid %d)" % [command, " ".join(args), _launched_pid])
-
-
-func _map_argument() -> String:
-	if map.begins_with("res://") or map.begins_with("user://"):
-		return ProjectSettings.globalize_path(map)
-	if map.is_relative_path() and FileAccess.file_exists("res://" + map):
-		return ProjectSettings.globalize_path("res://" + map)
-	return map
-
-
-static func _find_command(command: String) -> String:
-	if command.is_absolute_path() or command.contains("/"):
-		return command if FileAccess.file_exists(command) else ""
-	var windows := OS.get_name() == "Windows"
-	var separator := ";" if windows else ":"
-	for folder: String in OS.get_environment("PATH").split(separator, false):
-		for suffix: String in [".exe", ".cmd", ""] if windows else [""]:
-			var path := folder.path_join(command + suffix)
-			if FileAccess.file_exists(path):
-				return path
-	return ""
-
-
-func _stop_launched_server() -> void:
-	if _launched_pid <= 0 or not OS.is_process_running(_launched_pid):
+	if not _launcher.start(command, _map_argument(bundled != ""), server_arguments):
+		push_warning("Scorewright: could not start `%s`" % _launcher.describe())
+		_conn.open(host, port, token)
 		return
-	if OS.get_name() == "Windows":
-		OS.kill(_launched_pid)
-	else:  # SIGTERM: the server removes its shared-memory ring and exits cleanly
-		OS.execute("kill", PackedStringArray(["-TERM", str(_launched_pid)]))
-	_launched_pid = -1
+	print("Scorewright: started `%s` (pid %d)" % [_launcher.describe(), _launcher.pid])
+	_conn.max_backoff = 0.1  # it listens within a second or so: look often until then
+	_conn.open("127.0.0.1", _launcher.port, _launcher.token)
+
+
+## The map for [code]serve[/code]: a file path when the file is on disk (the editor); in an
+## exported game, a shipped server gets the file name and finds it in its maps/ folder.
+func _map_argument(bundled: bool) -> String:
+	var path := map
+	if map.begins_with("res://") or map.begins_with("user://"):
+		path = ProjectSettings.globalize_path(map)
+	elif map.is_relative_path() and FileAccess.file_exists("res://" + map):
+		path = ProjectSettings.globalize_path("res://" + map)
+	if bundled and map.get_extension() != "" and not FileAccess.file_exists(path):
+		return map.get_file()
+	return path
 
 
 # -- editor --------------------------------------------------------------------------------
@@ -607,11 +383,11 @@ func _probe_server() -> void:
 	if state == StreamPeerTCP.STATUS_CONNECTED or state == StreamPeerTCP.STATUS_ERROR:
 		_set_probe_answers(state == StreamPeerTCP.STATUS_CONNECTED)
 		_probe.disconnect_from_host()
-	elif _now() >= _probe_at:
+	elif Time.get_ticks_msec() / 1000.0 >= _probe_at:
 		_probe.disconnect_from_host()  # a connection attempt still pending counts as no answer
 		if state == StreamPeerTCP.STATUS_CONNECTING:
 			_set_probe_answers(false)
-		_probe_at = _now() + PROBE_EVERY
+		_probe_at = Time.get_ticks_msec() / 1000.0 + PROBE_EVERY
 		if _probe.connect_to_host(host, port) != OK:
 			_set_probe_answers(false)
 

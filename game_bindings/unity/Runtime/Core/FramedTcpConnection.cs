@@ -15,7 +15,10 @@ namespace Scorewright.Core
     public sealed class FramedTcpConnection : IDisposable
     {
         public const int MaxMessage = 1 << 20;
-        const int MinBackoffMs = 250, MaxBackoffMs = 5000;
+        const int MinBackoffMs = 250;
+        /// <summary>Longest wait between connection attempts (5 s; shorter for a server the
+        /// game has just started, which listens within a second or so).</summary>
+        public int MaxBackoffMs = 5000;
 
         readonly string host;
         readonly int port;
@@ -97,8 +100,8 @@ namespace Scorewright.Core
                 Drop();
                 if (wasConnected) Raise(false);
                 if (!running) break;
-                Thread.Sleep(backoff);
-                backoff = Math.Min(backoff * 2, MaxBackoffMs);
+                Thread.Sleep(Math.Min(backoff, MaxBackoffMs));
+                backoff = Math.Max(Math.Min(backoff * 2, MaxBackoffMs), 10);
                 Reconnects++;
             }
         }

@@ -26,6 +26,8 @@ namespace Scorewright.Core
         public string ClientName = "unity";
         /// <summary>The server's --token, when it was started with --host.</summary>
         public string Token;
+        /// <summary>Longest wait between connection attempts, in ms.</summary>
+        public int MaxRetryMs = 5000;
     }
 
     /// <summary>A beat/bar/transition/stinger marker, with the Unix time it will be heard.</summary>
@@ -72,7 +74,7 @@ namespace Scorewright.Core
             this.options = options;
             player = new StreamPlayer(options.CushionPairs);
             wantTcpAudio = options.Transport == AudioTransport.Tcp;
-            connection = new FramedTcpConnection(options.Host, options.TcpPort, Hello);
+            connection = new FramedTcpConnection(options.Host, options.TcpPort, Hello) { MaxBackoffMs = options.MaxRetryMs };
             connection.MessageReceived += OnMessage;
         }
 

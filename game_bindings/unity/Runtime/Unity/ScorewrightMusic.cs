@@ -1,12 +1,10 @@
 // Unity component: plays Scorewright's stream and sends game state to it.
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.IO;
 using Scorewright.Core;
 using UnityEngine;
 using UnityEngine.Events;
-using Debug = UnityEngine.Debug;
 
 namespace Scorewright
 {
@@ -30,13 +28,17 @@ namespace Scorewright
         [Tooltip("Ring: shared memory, same machine, lowest latency. Tcp: audio over the socket.")]
         public AudioTransport transport = AudioTransport.Ring;
 
-        [Header("Start a server if none answers (editor and desktop builds)")]
-        [Tooltip("Launch `scorewright serve MAP` when no server answers within a second.")]
+        [Header("Start the game's server (editor and desktop builds)")]
+        [Tooltip("Start the server the game ships (StreamingAssets/<Server Folder>, from `scorewright bundle`) at once; without one (in the editor), `scorewright serve MAP` when no server answers within a second. It gets free ports, a ring and a token of its own, and is stopped with the component.")]
         public bool launchServer = true;
-        [Tooltip("State map to serve: a path (relative to the project folder) or a bundled example name such as demo.")]
+        [Tooltip("State map to serve: a path (relative to the project folder) or an example name such as demo. A shipped server finds it by file name in its maps/ folder (scorewright bundle --map).")]
         public string map = "demo";
-        [Tooltip("The scorewright command (on PATH, or a full path to it).")]
+        [Tooltip("Folder under StreamingAssets holding the server the game ships (scorewright bundle --out Assets/StreamingAssets/Scorewright).")]
+        public string serverFolder = "Scorewright";
+        [Tooltip("The command run when no shipped server is found (in the editor): scorewright on PATH, or a full path to it.")]
         public string scorewrightCommand = "scorewright";
+        [Tooltip("More arguments for serve, e.g. --web-port 7710 to open the studio page of the game's server.")]
+        public string[] serverArguments = new string[0];
 
         [Header("Latency")]
         [Tooltip("Stream audio kept waiting before playback, in 40 ms frames (2 plays on time; raise it for TCP over a network).")]
@@ -51,7 +53,10 @@ namespace Scorewright
         public event Action<string, string> ServerError;
 
         ScorewrightSession session;
-        Process launched;
+        readonly ServerLauncher launcher = new ServerLauncher();
+        int launches;
+        bool answeredOnce;
+        const int MaxLaunches = 3;
         int outputRate;
         double outputLatency;
         float connectDeadline;
@@ -61,20 +66,20 @@ namespace Scorewright
         public long Underruns { get { return session != null ? session.Underruns : 0; } }
         public IDictionary<string, object> Status { get { return session != null ? session.Status : null; } }
 
+        /// <summary>The id of the server process this component started, or 0.</summary>
+        public int ServerProcessId { get { return launcher.Running ? launcher.Process.Id : 0; } }
+
         void OnEnable()
         {
             outputRate = AudioSettings.outputSampleRate;
             int bufferLength, numBuffers;
             AudioSettings.GetDSPBufferSize(out bufferLength, out numBuffers);
             outputLatency = (double)bufferLength * numBuffers / outputRate;
-            session = new ScorewrightSession(new SessionOptions
-            {
-                Host = host, TcpPort = tcpPort, Transport = transport, Token = token,
-                CushionPairs = cushionFrames * 1920, ClientName = "unity:" + Application.productName,
-            });
-            session.ErrorReceived += (code, message) => { lock (errors) errors.Enqueue(new KeyValuePair<string, string>(code, message)); };
-            session.Start();
+            launches = 0;
+            answeredOnce = false;
             connectDeadline = Time.realtimeSinceStartup + 1f;
+            if (launchServer && LaunchAllowed() && BundledServer() != null) LaunchServer();   // the game ships it: now
+            else OpenSession(host, tcpPort, token);
             var source = GetComponent<AudioSource>();
             if (source.clip == null)
             {   // a silent looping clip keeps the source (and so OnAudioFilterRead) running
@@ -84,11 +89,35 @@ namespace Scorewright
             if (!source.isPlaying) source.Play();
         }
 
+        void OpenSession(string toHost, int toPort, string withToken, int maxRetryMs = 5000)
+        {
+            var old = session;
+            var s = new ScorewrightSession(new SessionOptions
+            {
+                Host = toHost, TcpPort = toPort, Transport = transport, Token = withToken,
+                CushionPairs = cushionFrames * 1920, ClientName = "unity:" + Application.productName,
+                MaxRetryMs = maxRetryMs,
+            });
+            s.ErrorReceived += (code, message) => { lock (errors) errors.Enqueue(new KeyValuePair<string, string>(code, message)); };
+            s.Start();
+            session = s;
+            if (old != null) old.Dispose();
+        }
+
         void Update()
         {
             if (session == null) return;
-            if (launchServer && launched == null && !session.Connected && Time.realtimeSinceStartup > connectDeadline)
-                LaunchServer();
+            answeredOnce |= session.Connected;
+            if (launchServer && launches < MaxLaunches && LaunchAllowed())
+            {
+                if (launches > 0 && !launcher.Running)
+                {
+                    Debug.LogWarning("Scorewright: the server it started has exited; starting it again", this);
+                    LaunchServer();
+                }
+                else if (launches == 0 && !answeredOnce && Time.realtimeSinceStartup > connectDeadline)
+                    LaunchServer();
+            }
             foreach (var m in session.DueMarkers(ScorewrightSession.UnixNow(), outputLatency))
             {
                 if (m.Kind == "beat") onBeat.Invoke((int)m.Beat);
@@ -118,33 +147,42 @@ namespace Scorewright
             var s = session;
             session = null;
             if (s != null) s.Dispose();
-            if (launched != null && !launched.HasExited)
-            {
-                launched.Kill();
-                launched.Dispose();
-            }
-            launched = null;
+            launcher.Stop();
+        }
+
+        static bool LaunchAllowed()
+        {
+            var p = Application.platform;
+            return Application.isEditor || p == RuntimePlatform.WindowsPlayer || p == RuntimePlatform.OSXPlayer
+                || p == RuntimePlatform.LinuxPlayer;
+        }
+
+        string BundledServer()
+        {
+            return ServerLauncher.FindBundled(Path.Combine(Application.streamingAssetsPath, serverFolder));
         }
 
         void LaunchServer()
         {
-            string mapArg = File.Exists(map) ? Path.GetFullPath(map) : map;
+            launches++;
+            string bundled = BundledServer();
+            string command = bundled ?? ServerLauncher.FindOnPath(scorewrightCommand) ?? scorewrightCommand;
+            // a shipped server finds the map by file name in its maps/ folder (scorewright bundle --map)
+            string mapArg = File.Exists(map) ? Path.GetFullPath(map) : bundled != null ? Path.GetFileName(map) : map;
             try
             {
-                launched = Process.Start(new ProcessStartInfo
-                {
-                    FileName = scorewrightCommand,
-                    Arguments = "serve \"" + mapArg + "\" --tcp-port " + tcpPort,
-                    UseShellExecute = false, CreateNoWindow = true,
-                });
-                Debug.Log("Scorewright: started `" + scorewrightCommand + " serve " + mapArg + "`", this);
+                launcher.Start(command, mapArg, serverArguments);
+                Debug.Log("Scorewright: started `" + launcher.Describe() + "`", this);
+                OpenSession("127.0.0.1", launcher.TcpPort, launcher.Token, 250);   // it listens within a second
             }
             catch (Exception e)
             {
-                launchServer = false;
-                Debug.LogWarning("Scorewright: no server on " + host + ":" + tcpPort + " and `" + scorewrightCommand +
-                                 "` could not be started (" + e.Message + "). Install Scorewright (see its README) or run " +
-                                 "`scorewright serve MAP` yourself; the game keeps running without music.", this);
+                launches = MaxLaunches;
+                Debug.LogWarning("Scorewright: no server on " + host + ":" + tcpPort + ", none in StreamingAssets/" + serverFolder +
+                                 ", and `" + command + "` could not be started (" + e.Message + "). Ship one (scorewright bundle), " +
+                                 "install Scorewright (see its README) or run `scorewright serve MAP` yourself; the game keeps " +
+                                 "running without music.", this);
+                if (session == null) OpenSession(host, tcpPort, token);
             }
         }
 

@@ -9,6 +9,9 @@
 //   CoreTests.exe reconnect PORT                prints "ready", then expects the server
 //                                               to be killed and restarted: reconnects, reopens
 //                                               the new ring, plays again
+//   CoreTests.exe launch BUNDLE MAP             ServerLauncher starts the shipped server, plays,
+//                                               stops it; starts a second, prints "ready PID"
+//                                               and waits to be killed
 //
 // Prints "ok ..." lines; any failure prints "FAIL ..." and exits 1.
 using System;
@@ -40,6 +43,7 @@ static class CoreTests
             case "player": Player(); break;
             case "live": Live(int.Parse(args[1]), double.Parse(args[2]), args[3]); break;
             case "reconnect": Reconnect(int.Parse(args[1])); break;
+            case "launch": Launch(args[1], args[2]); break;
             default: Console.Error.WriteLine("usage: CoreTests golden FILE | player | live PORT SECONDS OUT"); return 2;
         }
         return failures == 0 ? 0 : 1;
@@ -255,6 +259,65 @@ static class CoreTests
         if (m.TryGetValue("params", out p) && p is Dictionary<string, object>)
             parts.Add("\"params\": {" + string.Join(", ", ((Dictionary<string, object>)p).Select(kv => "\"" + kv.Key + "\": " + Convert.ToString(kv.Value, CultureInfo.InvariantCulture))) + "}");
         return "{" + string.Join(", ", parts) + "}";
+    }
+
+    // ------------------------------------------------------------------ launching
+    static ScorewrightSession Connect(ServerLauncher launcher, double seconds)
+    {
+        var session = new ScorewrightSession(new SessionOptions
+        {
+            TcpPort = launcher.TcpPort, Token = launcher.Token, Transport = AudioTransport.Tcp,
+            ClientName = "core-tests-launch", MaxRetryMs = 250,
+        });
+        session.Start();
+        var until = DateTime.UtcNow.AddSeconds(seconds);
+        while ((session.Status == null || session.AudioMessages < 50) && DateTime.UtcNow < until) Thread.Sleep(20);
+        return session;
+    }
+
+    static void Launch(string folder, string map)
+    {
+        string exe = ServerLauncher.FindBundled(folder);
+        Check(exe != null, "found the shipped server in " + folder);
+        Check(ServerLauncher.FindBundled(Path.Combine(folder, "maps")) == null, "no server where there is none");
+        Check(ServerLauncher.Quote("a b\\\"c\\") == "\"a b\\\\\\\"c\\\\\"" && ServerLauncher.Quote("") == "\"\"",
+              "arguments with spaces, quotes and backslashes are quoted");
+        if (exe == null) return;
+        var first = new ServerLauncher();
+        var started = DateTime.UtcNow;
+        first.Start(exe, map);
+        var session = Connect(first, 30);
+        var status = session.Status;
+        Check(status != null && session.AudioMessages >= 50, string.Format(CultureInfo.InvariantCulture,
+              "connected with its token and got 2 s of audio {0:F1} s after starting it", (DateTime.UtcNow - started).TotalSeconds));
+        Console.WriteLine("map " + (status != null ? status["map"] : ""));
+        int self = System.Diagnostics.Process.GetCurrentProcess().Id;
+        int at = first.Arguments.IndexOf("--parent-pid");
+        Check(at > 0 && first.Arguments[at + 1] == self.ToString() && first.Ring.StartsWith("unity-") && first.Token.Length == 32,
+              "own ports, ring and token, and --parent-pid " + self);
+        int pid = first.Process.Id;
+        session.Dispose();
+        first.Stop();
+        Check(WaitExit(pid, 5), "stopped the server it started");
+        var second = new ServerLauncher();
+        second.Start(exe, map);
+        var session2 = Connect(second, 30);
+        Check(session2.Status != null, "second server up");
+        Console.WriteLine("ready " + second.Process.Id);
+        Console.Out.Flush();
+        Thread.Sleep(120000);      // the test kills this process; the server must then stop by itself
+    }
+
+    static bool WaitExit(int pid, double seconds)
+    {
+        var until = DateTime.UtcNow.AddSeconds(seconds);
+        while (DateTime.UtcNow < until)
+        {
+            try { if (System.Diagnostics.Process.GetProcessById(pid).HasExited) return true; }
+            catch (ArgumentException) { return true; }
+            Thread.Sleep(50);
+        }
+        return false;
     }
 
     // ------------------------------------------------------------------ helpers

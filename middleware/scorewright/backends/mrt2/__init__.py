@@ -17,6 +17,10 @@ def create(seed: int = 0):
     try:
         import torch  # noqa: F401
     except ImportError as e:
+        from ...frozen import bundle_dir
+        if bundle_dir() is not None:
+            raise BackendNotInstalled("this server was bundled without the mrt2 backend: build it with "
+                                      "`scorewright bundle --mrt2`") from e
         raise BackendNotInstalled("the mrt2 backend needs PyTorch: pip install 'scorewright[mrt2]'") from e
     from . import models
     from .backend import MRT2Backend

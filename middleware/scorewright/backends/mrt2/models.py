@@ -8,7 +8,8 @@ Layout (the official one, so files fetched by Magenta's own tools are found as t
                                 mapper.tflite (optional: refines text prompts)}
     <root>/resources/spectrostream/encoder.safetensors   (optional: silence prefill)
 
-<root> is $SCOREWRIGHT_MODELS, else $MAGENTA_HOME/magenta-rt-v2 (MAGENTA_HOME defaults to
+<root> is $SCOREWRIGHT_MODELS, else a bundle's models/ folder (`scorewright bundle --mrt2`),
+else $MAGENTA_HOME/magenta-rt-v2 (MAGENTA_HOME defaults to
 ~/Documents/Magenta). Files come from the Hugging Face repo google/magenta-realtime-2; `download`
 fetches what the official `mrt models init` does (every file under resources/musiccoca and
 resources/spectrostream) and the size's checkpoint (`mrt checkpoints download`).
@@ -35,6 +36,10 @@ class ModelsMissing(FileNotFoundError):
 def root() -> Path:
     if os.environ.get("SCOREWRIGHT_MODELS"):
         return Path(os.environ["SCOREWRIGHT_MODELS"]).expanduser()
+    from ...frozen import bundle_path
+    shipped = bundle_path("models")        # a `scorewright bundle --mrt2` that ships its weights
+    if shipped is not None:
+        return shipped
     home = Path(os.environ.get("MAGENTA_HOME", Path.home() / "Documents" / "Magenta")).expanduser()
     return home / "magenta-rt-v2"
 

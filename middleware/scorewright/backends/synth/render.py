@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ...audio import CHANNELS, SAMPLE_RATE
+from ...frozen import bundle_path
 from ..base import BackendUnavailable
 from .arranger import DRUM_CHANNEL
 
@@ -23,13 +24,17 @@ class SoundFontUnavailable(BackendUnavailable):
 
 
 def default_soundfont() -> Path:
-    """$SCOREWRIGHT_SOUNDFONT, else the GM SoundFont (TimGM6mb) that pretty_midi ships."""
+    """$SCOREWRIGHT_SOUNDFONT, else a bundle's own soundfont.sf2 (`scorewright bundle
+    --soundfont`), else the GM SoundFont (TimGM6mb) that pretty_midi ships."""
     env = os.environ.get("SCOREWRIGHT_SOUNDFONT")
     if env:
         path = Path(env)
         if not path.is_file():
             raise SoundFontUnavailable(f"SCOREWRIGHT_SOUNDFONT={env}: no such file")
         return path
+    shipped = bundle_path("soundfont.sf2")
+    if shipped is not None:
+        return shipped
     spec = importlib.util.find_spec("pretty_midi")
     if spec and spec.submodule_search_locations:
         path = Path(next(iter(spec.submodule_search_locations))) / "TimGM6mb.sf2"

@@ -41,7 +41,10 @@ export class Takes {
   }
 
   exported(msg) {
-    this.status.replaceChildren(`${msg.wav} is ready: `, el("a", { href: msg.url, download: msg.wav }, "download"));
+    // a server with a token wants it for downloads too (the page's address carries it)
+    const token = new URLSearchParams(location.search).get("token");
+    const href = token ? `${msg.url}?token=${encodeURIComponent(token)}` : msg.url;
+    this.status.replaceChildren(`${msg.wav} is ready: `, el("a", { href, download: msg.wav }, "download"));
   }
 }
 

@@ -1,0 +1,74 @@
+"""`serve --parent-pid PID`: notice that the process that launched the server (a game) is gone,
+so a crashed or killed game leaves no orphan server behind.
+
+POSIX: when PID is our own parent, its death is seen as a change of `os.getppid()` (immune to
+the PID being reused); any other PID is probed with `os.kill(pid, 0)`. Windows: a handle opened
+at start (which also keeps the PID from being reused) is asked for its exit code.
+
+Linux's prctl(PR_SET_PDEATHSIG) is not used: it fires when the parent *thread* that started
+the server ends, which stops a server that a game launched from a worker thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_STILL_ACTIVE = 259                      # GetExitCodeProcess of a running process
+_PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+_SYNCHRONIZE = 0x00100000
+
+
+class ParentWatch:
+    """`alive()` is True while the process `pid` runs."""
+
+    def __init__(self, pid: int) -> None:
+        if pid <= 0:
+            raise ValueError(f"--parent-pid {pid}: give the launching process's id (a positive number)")
+        self.pid = pid
+        self._handle = None
+        self._is_parent = False
+        if sys.platform == "win32":
+            self._handle = _open_windows(pid)
+        else:
+            self._is_parent = os.getppid() == pid
+        if not self.alive():
+            raise ValueError(f"--parent-pid {pid}: no such process (it has already exited?)")
+
+    def alive(self) -> bool:
+        if sys.platform == "win32":
+            return _windows_alive(self._handle)
+        if self._is_parent:
+            return os.getppid() == self.pid
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:           # exists, owned by someone else
+            return True
+        return True
+
+    def close(self) -> None:
+        if self._handle:
+            import ctypes
+            ctypes.windll.kernel32.CloseHandle(self._handle)  # type: ignore[attr-defined]
+            self._handle = None
+
+
+def _open_windows(pid: int):
+    import ctypes
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    kernel32.OpenProcess.restype = ctypes.c_void_p
+    handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION | _SYNCHRONIZE, False, pid)
+    if not handle:
+        raise ValueError(f"--parent-pid {pid}: no such process (or no right to query it)")
+    return handle
+
+
+def _windows_alive(handle) -> bool:
+    import ctypes
+    from ctypes import wintypes
+    code = wintypes.DWORD()
+    ok = ctypes.windll.kernel32.GetExitCodeProcess(ctypes.c_void_p(handle),  # type: ignore[attr-defined]
+                                                   ctypes.byref(code))
+    return bool(ok) and code.value == _STILL_ACTIVE
