@@ -3,8 +3,16 @@ shapes (weights do not change the cost).
 
     python bench/bench_mrt2.py [--sizes small base] [--device cpu|cuda] [--dtype bf16]
                                [--frames 200] [--no-guidance] [--no-graph] [--compile] [--codec]
+    python bench/bench_mrt2.py --models DIR [--threads 1 2] [--frames 200] [--label STEP]
 
-One JSON line per row:
+With --models (a folder from scripts/make_random_mrt2_models.py, or the real one): the real path,
+"mrt2_backend_frame", one row per thread count. The backend is built by the registry exactly as
+`render`/`serve` build it (so the SCOREWRIGHT_MRT2_* variables apply, and are recorded), and each
+frame is `backend.generate(cond)`: model step for the three guidance branches, codec, audio on the
+host. The row has the start-up time (building the backend), p50/p99, the model step and the codec
+timed alone, and the floors measured in the same run (bench/mrt2_floor.py).
+
+Otherwise, one JSON line per row:
 - "mrt2_frame": the depthformer step, i.e. the temporal step plus 12 depth steps with sampling, for
   the three guidance branches in one batch (as the official runner);
 - with --codec, "mrt2_codec_frame": the SpectroStream decoder alone (float32), and
@@ -17,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from mrt2_floor import frame_bytes, frame_flops, peak_gflops, read_bandwidth_gbs
 
 from scorewright.backends.mrt2.config import SIZES
 from scorewright.backends.mrt2.sampler import Sampler, SamplingParams
@@ -86,6 +97,60 @@ def run(a: argparse.Namespace, size: str, dtype: str) -> list[dict]:
     return rows
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def backend_row(a: argparse.Namespace, threads: int) -> dict:
+    """The real path at `threads` intra-op threads (see the module docstring)."""
+    from scorewright.backends.base import create_backend
+    from scorewright.backends.mrt2 import tokens
+    from scorewright.backends.mrt2.profiles import ENGINE
+    from scorewright.conditioning import Conditioning
+
+    torch.set_num_threads(threads)
+    os.environ["SCOREWRIGHT_MODELS"] = str(a.models)
+    t0 = time.perf_counter()
+    backend = create_backend("mrt2", seed=0)
+    startup_s = time.perf_counter() - t0
+    cond = Conditioning(style=backend.embed_text("dark ambient drones"), **ENGINE)
+    dev = backend.device.type
+    load0, cpu0, wall0 = os.getloadavg()[0], _cpu_s(), time.perf_counter()
+    frame = timed(lambda: backend.generate(cond), a.frames, dev)
+    cpu_share = (_cpu_s() - cpu0) / (time.perf_counter() - wall0) / threads
+    ids = torch.from_numpy(tokens.branches(tokens.encode(cond), backend.guidance)).to(backend.device)
+    params = SamplingParams(temperature=1.0, top_k=100, cfg_style=3.0, cfg_notes=5.0)
+    n = max(a.frames // 4, 10)
+    step = timed(lambda: backend.sampler.step(ids, params).cpu(), n, dev)
+    codes = torch.randint(0, 1024, (1, 1, 12), device=backend.device)
+    codec = timed(lambda: backend.decoder.decode(codes).float().cpu(), n, dev)
+    flops = frame_flops(lambda: backend.generate(cond))
+    nbytes = frame_bytes(backend)
+    bw = read_bandwidth_gbs()
+    dtypes = {"model": str(next(backend.model.parameters()).dtype).removeprefix("torch."),
+              "codec": str(backend.decoder.compute_dtype).removeprefix("torch.")}
+    peak = peak_gflops(torch.bfloat16 if "bfloat16" in dtypes["model"] else torch.float32)
+    read = nbytes["model_weights_read"] + nbytes["codec_weights"] + nbytes["kv_cache"]
+    unique = nbytes["model_weights_unique"] + nbytes["codec_weights"] + nbytes["kv_cache"]
+    env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("SCOREWRIGHT_MRT2_")}
+    size = os.environ.get("SCOREWRIGHT_MRT2_SIZE", "small")
+    return {"bench": "mrt2_backend_frame", "label": a.label, "size": size,
+            "device": dev, "device_name": platform.processor() or platform.machine(), "threads": threads,
+            "dtypes": dtypes, "env": env, "torch": torch.__version__, "startup_s": round(startup_s, 2),
+            **frame, "rtf": round(40.0 / frame["ms_mean"], 3),
+            "model_step": {k: step[k] for k in ("ms_p50", "ms_p99")},
+            "codec": {k: codec[k] for k in ("ms_p50", "ms_p99")},
+            "floor": {"read_gbs": round(bw, 1), "peak_gflops": round(peak, 1),
+                      "gflop_per_frame": round(flops / 1e9, 3), "mb_read_per_frame": round(read / 1e6, 1),
+                      "mb_unique_per_frame": round(unique / 1e6, 1), **{f"mb_{k}": round(v / 1e6, 1)
+                                                                      for k, v in nbytes.items()},
+                      "memory_ms": round(read / bw / 1e6, 1), "memory_ms_unique": round(unique / bw / 1e6, 1),
+                      "compute_ms": round(flops / peak / 1e6, 1)},
+            "loadavg_1m": [round(load0, 2), round(os.getloadavg()[0], 2)],
+            "cpu_share": round(cpu_share, 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", default=["small", "base"], choices=sorted(SIZES))
@@ -98,7 +163,14 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile the step (fuses small kernels)")
     ap.add_argument("--codec", action="store_true", help="also time the SpectroStream decoder, alone and "
                     "with the model step")
+    ap.add_argument("--models", type=str, default=None, help="the real path: a models folder")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="with --models")
+    ap.add_argument("--label", default="", help="with --models: the step measured")
     a = ap.parse_args()
+    if a.models:
+        for threads in a.threads:
+            print(json.dumps(backend_row(a, threads)), flush=True)
+        return
     dtype = a.dtype or ("bf16" if a.device == "cuda" else "fp32")
     for size in a.sizes:
         for row in run(a, size, dtype):

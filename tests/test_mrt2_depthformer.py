@@ -120,9 +120,31 @@ def test_guidance_formula_and_top1_sampling(model):
     expect = logits[0] + 2.0 * (logits[0] - logits[1]) + 0.5 * (logits[0] - logits[2])
     # the same five terms summed in another order: terms up to (1 + 2 * 2 + 0.5 * 2) x max |logit|
     assert (guided[0] - expect).abs().max() <= rounding_bound(6 * logits.abs().max(), 5)
-    s.top_k.fill_(1)
+    s._load_inputs(random_cond(3, 1)[:, 0], SamplingParams(top_k=1))
     s.noise.normal_(0, 100)   # whatever the noise, top-1 leaves one candidate
     assert int(s._sample(guided, 0)[0]) == int(expect.argmax())
+
+
+def test_top_k_keeps_ties_the_same_with_topk_and_with_sort(model):
+    """Eager steps take top-k with topk, CUDA graphs and compiled steps with a full sort read
+    from a tensor: the same threshold, ties included, so the same tokens."""
+    eager, graphed = Sampler(model, guidance=False), Sampler(model, guidance=False)
+    graphed._k = None                             # the form a graph or a compiled step uses
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randint(-3, 4, (1, CFG.codebook), generator=gen).float()   # many ties
+    for k in (1, 2, 5, 17, CFG.codebook):
+        for s in (eager, graphed):
+            s._load_inputs(random_cond(1, 1)[:, 0], SamplingParams(top_k=k))
+        picks = set()
+        for trial in range(20):
+            noise = torch.empty(1, CFG.rvq_levels, CFG.codebook).exponential_(generator=gen).log_().neg_()
+            eager.noise.copy_(noise)
+            graphed.noise.copy_(noise)
+            a, b = eager._sample(logits, 0), graphed._sample(logits, 0)
+            assert torch.equal(a, b), (k, trial)
+            picks.add(int(a))
+        kth = logits.sort(descending=True).values[0, k - 1]
+        assert all(logits[0, p] >= kth for p in picks)   # never below the k-th largest
 
 
 def test_conditioning_ids_follow_the_official_layout():
@@ -180,6 +202,7 @@ def test_official_checkpoint_round_trip(model, tmp_path):
     loaded = W.load_depthformer(path, CFG)
     a, b = model.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert all(p.is_contiguous() for p in loaded.parameters())   # not strided views of the file
     bf16 = W.load_depthformer(path, CFG, dtype=torch.bfloat16)
     assert next(bf16.parameters()).dtype == torch.bfloat16
 

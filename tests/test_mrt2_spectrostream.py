@@ -68,6 +68,7 @@ def test_official_layout_round_trip_and_real_shapes(tmp_path):
     path = tmp_path / "ss.safetensors"
     save_file(W.official_state(dec), str(path))
     loaded = W.load_spectrostream(path, TINY_SS)
+    assert all(p.is_contiguous() for p in loaded.parameters())   # not strided views of the file
     codes = torch.randint(0, TINY_SS.codebook, (1, 4, 12))
     want = dec.decode(codes)   # the same weights, possibly in another memory layout
     assert (loaded.decode(codes) - want).abs().max() <= rounding_bound(want.abs().max(), codec_depth(dec))

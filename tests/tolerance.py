@@ -56,3 +56,18 @@ def codec_depth(codec) -> int:
     """Accumulations on the path to a SpectroStream sample (or embedding): every conv once, the
     sum over the RVQ codebooks and the inverse FFT of one STFT frame."""
     return fan_in_depth(codec) + codec.cfg.num_quantizers + codec.cfg.frame_length
+
+
+BF16 = 2.0**-8      # unit roundoff of bfloat16 (8 significand bits)
+
+
+def low_precision_bound(abs_sum, fan_in: int, eps: float = BF16):
+    """Largest difference between one linear or convolution layer run with weights and output in
+    a low precision (unit roundoff `eps`) but float32 accumulation (as oneDNN and cuBLAS run bf16)
+    and the same layer in float32 with the original weights, from the same input.
+
+    `abs_sum` (scalar or per output): sum |x_i w_i| + |b| over the output's terms, A. The weights'
+    (and bias') rounding moves the sum by at most eps x A, the output's by eps x |y| with
+    |y| <= A (1 + eps + fan_in x EPS32) <= 2 A, so eps x 3 A; each side's float32 accumulation adds
+    fan_in x EPS32 x A."""
+    return rounding_bound(1.0, 3, eps, sides=1) * abs_sum + rounding_bound(1.0, fan_in) * abs_sum

@@ -9,7 +9,10 @@ def create(seed: int = 0):
     """The registry's factory: MRT2 of size $SCOREWRIGHT_MRT2_SIZE (small|base, default small)
     from the models folder; $SCOREWRIGHT_MRT2_COMPILE=1 turns on torch.compile;
     $SCOREWRIGHT_MRT2_ONSETS=mask|unmask (default mask) picks how notes go in;
-    $SCOREWRIGHT_MRT2_PREFILL=silence starts streams after the official silence prefill."""
+    $SCOREWRIGHT_MRT2_PREFILL=silence starts streams after the official silence prefill;
+    $SCOREWRIGHT_MRT2_DTYPE=fp32|bf16|fp16 overrides the precision (default: bf16 where native);
+    $SCOREWRIGHT_MRT2_QUANT=int8 makes the temporal and depth linears weight-only int8 (opt-in);
+    $SCOREWRIGHT_MRT2_PACK=0 turns off the prepacked CPU linears and convolutions."""
     from ..base import BackendNotInstalled, BackendUnavailable
     try:
         import torch  # noqa: F401
@@ -21,19 +24,27 @@ def create(seed: int = 0):
         raise BackendNotInstalled("the mrt2 backend needs PyTorch: pip install 'scorewright[mrt2]'") from e
     from . import models
     from .backend import MRT2Backend
+    from .devices import DTYPES
+    from .linears import QUANT_MODES
     from .start import PREFILL_FRAMES
     from .tokens import ONSET_MODES
     from .weights import CheckpointError
     size = os.environ.get("SCOREWRIGHT_MRT2_SIZE", "small")
     onsets = os.environ.get("SCOREWRIGHT_MRT2_ONSETS", "mask")
     prefill = os.environ.get("SCOREWRIGHT_MRT2_PREFILL", "off")
+    dtype = os.environ.get("SCOREWRIGHT_MRT2_DTYPE", "auto")
+    quant = os.environ.get("SCOREWRIGHT_MRT2_QUANT", "off")
+    pack = os.environ.get("SCOREWRIGHT_MRT2_PACK", "1")
     for var, value, allowed in (("SIZE", size, models.SIZES), ("ONSETS", onsets, ONSET_MODES),
-                                ("PREFILL", prefill, ("off", "silence"))):
+                                ("PREFILL", prefill, ("off", "silence")),
+                                ("DTYPE", dtype, ("auto", *DTYPES)), ("QUANT", quant, QUANT_MODES),
+                                ("PACK", pack, ("0", "1"))):
         if value not in allowed:
             raise BackendUnavailable(f"SCOREWRIGHT_MRT2_{var}={value!r}; "
                                      f"expected one of {', '.join(allowed)}")
     try:
         return MRT2Backend(size=size, seed=seed, compile=os.environ.get("SCOREWRIGHT_MRT2_COMPILE") == "1",
-                           onsets=onsets, prefill_frames=PREFILL_FRAMES if prefill == "silence" else 0)
+                           onsets=onsets, prefill_frames=PREFILL_FRAMES if prefill == "silence" else 0,
+                           dtype=None if dtype == "auto" else dtype, quant=quant, pack=pack == "1")
     except (models.ModelsMissing, CheckpointError) as e:
         raise BackendUnavailable(str(e)) from e

@@ -14,8 +14,9 @@ import torch
 from ...audio import FRAME_SAMPLES
 from ...conditioning import Conditioning
 from ..base import Backend
-from . import models, musiccoca, profiles, start, tokens
+from . import devices, linears, models, musiccoca, packed_convs, profiles, start, tokens
 from .musiccoca import MusicCoCa
+from .sampler import BRANCHES as sampler_branches
 from .sampler import Sampler, SamplingParams
 from .weights import load_depthformer, load_spectrostream, load_spectrostream_encoder
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 # frames the model takes to answer a change of its conditioning (the frame it is given shapes
 # that frame's tokens at 40 ms granularity; the issue's figure, not measured on real weights)
 REACTION_FRAMES = 1
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class StyleModel(Protocol):
@@ -47,11 +47,15 @@ class MRT2Backend(Backend):
                  dtype: str | None = None,
                  models_root: Path | None = None, style_model: StyleModel | None = None,
                  guidance: bool = True, compile: bool = False, onsets: str = "mask",
-                 prefill_frames: int = 0) -> None:
-        """`onsets`: "mask" (official default: sounding notes go in as "on, the model decides")
-        or "unmask" (held and onset); `prefill_frames`: 0 (official default) starts streams from
-        the start state, N >= 2 from N frames of silence (the official opt-in uses
-        start.PREFILL_FRAMES), which needs resources/spectrostream/encoder.safetensors."""
+                 prefill_frames: int = 0, quant: str = "off", pack: bool = True) -> None:
+        """`device`: CUDA, else MPS, else CPU unless given; `dtype` ("fp32", "bf16", "fp16"):
+        bf16 where native, else fp32 unless given (devices.py); `onsets`: "mask" (official
+        default: sounding notes go in as "on, the model decides") or "unmask" (held and onset);
+        `prefill_frames`: 0 (official default) starts streams from the start state, N >= 2 from
+        N frames of silence (the official opt-in uses start.PREFILL_FRAMES), which needs
+        resources/spectrostream/encoder.safetensors; `quant` "int8": weight-only int8 temporal and
+        depth linears (opt-in); `pack`: oneDNN-prepacked linears and codec convolutions on CPU
+        (linears.py, packed_convs.py)."""
         if onsets not in tokens.ONSET_MODES:
             raise ValueError(f"onsets must be one of {', '.join(tokens.ONSET_MODES)}, got {onsets!r}")
         if prefill_frames == 1 or prefill_frames < 0:
@@ -64,11 +68,18 @@ class MRT2Backend(Backend):
         elif not ckpt.is_file():
             raise models.ModelsMissing(f"MRT2 checkpoint missing: {ckpt}. "
                                        f"Run `scorewright models download {size}`.")
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        dt = DTYPES[dtype or ("bf16" if self.device.type == "cuda" else "fp32")]
+        self.device = devices.pick_device(device)
+        dt = devices.model_dtype(self.device, dtype)
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
         self.model = load_depthformer(ckpt, dtype=dt, device=self.device)
-        self.decoder = load_spectrostream(ckpt, device=self.device)  # the codec stays float32
+        g = len(sampler_branches) if guidance else 1
+        # a compiled step packs its own linears (inductor rejects ones packed before it)
+        for done in linears.prepare(self.model, batch=g, quant=quant, pack=pack and not compile):
+            log.info("mrt2: %s", done)
+        codec_dt = devices.codec_dtype(self.device, dt)
+        self.decoder = load_spectrostream(ckpt, device=self.device, dtype=codec_dt)
+        for done in packed_convs.pack_codec(self.decoder) if pack else ():
+            log.info("mrt2: %s", done)
         # a frame's tokens sound after the codec's lookahead, and the model's reaction after that
         self.latency_samples = (self.decoder.cfg.lookahead_frames + REACTION_FRAMES) * FRAME_SAMPLES
         self.guidance, self.onsets, self.prefill_frames = guidance, onsets, prefill_frames

@@ -86,7 +86,11 @@ class Depthformer(nn.Module):
         return torch.tanh(logits / c) * c
 
     def level_logits(self, h: torch.Tensor, level: int) -> torch.Tensor:
-        """Soft-capped float32 logits over level `level`'s 1024 codes only (the only ids it may emit)."""
+        """Soft-capped float32 logits over level `level`'s 1024 codes only (the only ids it may emit);
+        through `level_heads` (one packed head per level) where linears.prepare built them."""
+        heads = getattr(self, "level_heads", None)
+        if heads is not None:
+            return self.soft_cap(heads[level](self.final_norm(h)).float())
         lo = NUM_RESERVED + level * self.cfg.codebook
         w = self.to_logits.weight[lo: lo + self.cfg.codebook]
         b = self.to_logits.bias[lo: lo + self.cfg.codebook]

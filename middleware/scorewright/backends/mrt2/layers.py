@@ -51,12 +51,32 @@ class Attention(nn.Module):
     def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.split(self.k(source)), self.split(self.v(source))
 
+    def query_scale(self) -> torch.Tensor:
+        """The learned per-dimension query scale, float32 [hd]."""
+        return (R_SOFTPLUS_0 / math.sqrt(self.hd)) * F.softplus(self.per_dim_scale.float())
+
+    def sink_entries(self, q_scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The sinks as cache entries for `stream`, float32 [H, sinks, hd]: keys divided by the
+        query scale (`stream` scales the query, and sink logits use the unscaled one)."""
+        if self.sink_k is None:
+            return None
+        return (self.sink_k.float() / q_scale).transpose(0, 1), self.sink_v.float().transpose(0, 1)
+
+    def stream(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch.Tensor,
+               q_scale: torch.Tensor) -> torch.Tensor:
+        """One step's queries x [B, 1, D] against a cache k, v [B, H, S, hd] that holds the sinks
+        (see `sink_entries`) in slots that `visible` (bool, broadcastable to [B, H, 1, S]) always
+        shows; `q_scale` = query_scale() in the cache's dtype. One fused attention call, softmax
+        in the cache's dtype (float32 on CPU), no copy of the cache."""
+        q = self.split(self.q(x)).to(k.dtype) * q_scale
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=1.0)
+        return self.out(o.transpose(1, 2).flatten(-2).to(x.dtype))
+
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                visible: torch.Tensor) -> torch.Tensor:
         """x [B, Tq, D]; k, v [B, H, Tk, hd]; visible bool broadcastable to [B, H, Tq, Tk]."""
         q = self.split(self.q(x))
-        scale = (R_SOFTPLUS_0 / math.sqrt(self.hd)) * F.softplus(self.per_dim_scale.float())
-        logits = (q * scale.to(q.dtype)) @ k.transpose(-1, -2)
+        logits = (q * self.query_scale().to(q.dtype)) @ k.transpose(-1, -2)
         logits = logits.float().masked_fill(~visible, NEG_INF)
         if self.sink_k is not None:
             sink_logits = torch.einsum("bhqd,shd->bhqs", q, self.sink_k.to(q.dtype)).float()
@@ -79,6 +99,10 @@ class AttentionBlock(nn.Module):
     def forward(self, x, k, v, visible):
         return x + self.post_norm(self.attn.attend(self.pre_norm(x), k, v, visible))
 
+    def stream(self, x, k, v, visible, q_scale):
+        """The streaming step's form of forward (see Attention.stream)."""
+        return x + self.post_norm(self.attn.stream(self.pre_norm(x), k, v, visible, q_scale))
+
     def keys_values(self, source: torch.Tensor | None, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys/values from `source` (cross-attention) or, when None, from the normalised `x`."""
         return self.attn.keys_values(self.pre_norm(x) if source is None else source)
@@ -95,11 +119,12 @@ class FeedForward(nn.Module):
         super().__init__()
         self.pre_norm = RMSNorm(d_model)
         self.w1 = nn.Linear(d_model, d_ff)
+        self.act = nn.GELU(approximate="tanh")   # an Identity where w1 applies it (linears.py)
         self.w2 = nn.Linear(d_ff, d_model)
         self.post_norm = RMSNorm(d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.post_norm(self.w2(F.gelu(self.w1(self.pre_norm(x)), approximate="tanh")))
+        return x + self.post_norm(self.w2(self.act(self.w1(self.pre_norm(x)))))
 
 
 class Layer(nn.Module):

@@ -1,7 +1,9 @@
 """Streaming generation with the depthformer: one 40 ms frame (12 RVQ tokens) per step.
 
 All state lives in preallocated tensors updated in place (ring-buffer KV caches, the previous frame,
-the step counter), so a whole step can be captured once as a CUDA graph and replayed. Guidance runs
+the step counter), so a whole step can be captured once as a CUDA graph and replayed. The attention
+sinks sit in fixed slots in front of each temporal cache (the state holds views of the rest), so
+attention is one fused call over the cache as it lies, with no copy. Guidance runs
 the guided branches in one batch, as the official runtime does: [full, style masked, notes
 masked]; per level, logits = full + sum_i w_i * (full - masked_i), then top-k, then argmax of
 logits + temperature * Gumbel noise, and the token sampled feeds every branch.
@@ -45,20 +47,24 @@ class Sampler:
         self.device, self.dtype = p.device, p.dtype
         self.b, self.g = batch, (len(BRANCHES) if guidance else 1)
         gb, t, d = self.b * self.g, self.cfg.temporal, self.cfg.depth
-        self.window = self.cfg.horizon + 1
-        kw = dict(device=self.device, dtype=self.dtype)
-        cache = (t.num_layers, gb, t.num_heads, self.window, t.head_dim)
+        self.window, sinks = self.cfg.horizon + 1, self.cfg.num_sinks
+        # attention runs in float32 on CPU (small bf16 matmuls are slow there), else in the model's dtype
+        kw = dict(device=self.device, dtype=torch.float32 if self.device.type == "cpu" else self.dtype)
+        cache = (t.num_layers, gb, t.num_heads, sinks + self.window, t.head_dim)
+        self._kv = {name: torch.zeros(cache, **kw) for name in ("self_k", "self_v", "cross_k", "cross_v")}
+        self._visible = torch.zeros(gb, sinks + self.window, dtype=torch.bool, device=self.device)
+        self._visible[:, :sinks] = True
         self.state: dict[str, torch.Tensor] = {
-            "self_k": torch.zeros(cache, **kw), "self_v": torch.zeros(cache, **kw),
-            "cross_k": torch.zeros(cache, **kw), "cross_v": torch.zeros(cache, **kw),
-            "valid": torch.zeros(gb, self.window, dtype=torch.bool, device=self.device),
+            **{name: kv[:, :, :, sinks:] for name, kv in self._kv.items()},
+            "valid": self._visible[:, sinks:],
             "prev": torch.zeros(gb, self.cfg.rvq_levels, dtype=torch.long, device=self.device),
             "step": torch.zeros(1, dtype=torch.long, device=self.device),
         }
         q = self.cfg.rvq_levels
         dcache = (d.num_layers, gb, d.num_heads, q, d.head_dim)
         self.depth_k, self.depth_v = torch.zeros(dcache, **kw), torch.zeros(dcache, **kw)
-        self.depth_visible = [torch.arange(q, device=self.device) <= i for i in range(q)]
+        self.depth_visible = [(torch.arange(q, device=self.device) <= i)[None] for i in range(q)]  # [1, q]
+        self._q_scales = self._read_attention_constants(sinks, kw["dtype"])
         # per-step inputs and outputs (static buffers so a captured graph can read/write them)
         self.cond = torch.full((gb, self.cfg.cond_width), MASK_ID, dtype=torch.long, device=self.device)
         self.noise = torch.zeros(self.b, q, self.cfg.codebook, device=self.device)
@@ -70,9 +76,29 @@ class Sampler:
         self.generator.manual_seed(seed)
         self._graph: torch.cuda.CUDAGraph | None = None
         self._use_graph = cuda_graph and self.device.type == "cuda"
+        # a graph or a compiled step reads top-k from a tensor (sort, then gather); an eager one
+        # takes it as a number (topk: no full sort of each level's logits)
+        self._k: int | None = None if self._use_graph or compile else 40
         # torch.compile fuses the many small element-wise kernels of a one-token step
         step = self._step_inplace
         self._sample_step = torch.compile(step, dynamic=False) if compile else step
+
+    def _read_attention_constants(self, sinks: int, dtype: torch.dtype) -> dict[str, list[torch.Tensor]]:
+        """Each attention's query scale (in the cache dtype), and the sinks written into their
+        slots. Read from the model's weights once, here: build the Sampler after loading them."""
+        m = self.model
+        scales: dict[str, list[torch.Tensor]] = {"self": [], "cross": [], "depth": []}
+        with torch.no_grad():
+            for i, layer in enumerate(m.temporal):
+                for kind, blk in (("self", layer.self_attn), ("cross", layer.cross_attn)):
+                    q_scale = blk.attn.query_scale()
+                    scales[kind].append(q_scale.to(dtype))
+                    entries = blk.attn.sink_entries(q_scale)
+                    if entries is not None:
+                        self._kv[f"{kind}_k"][i, :, :, :sinks] = entries[0]
+                        self._kv[f"{kind}_v"][i, :, :, :sinks] = entries[1]
+            scales["depth"] = [layer.self_attn.attn.query_scale().to(dtype) for layer in m.depth]
+        return scales
 
     # -- public API --
 
@@ -141,6 +167,8 @@ class Sampler:
         self.cond.copy_(cond)
         self.temperature.fill_(p.temperature)
         self.top_k.fill_(min(max(int(p.top_k), 1), self.cfg.codebook))
+        if self._k is not None:
+            self._k = min(max(int(p.top_k), 1), self.cfg.codebook)
         if self.g > 1:
             self.scales.copy_(torch.tensor([p.cfg_style, p.cfg_notes]))
 
@@ -151,16 +179,16 @@ class Sampler:
         m, s = self.model, self.state
         slot = s["step"] % self.window
         s["valid"].index_fill_(1, slot, True)
-        visible = s["valid"][:, None, None, :]
+        visible = self._visible[:, None, None, :]
         src = m.encoder(self.cond)[:, None]
         x = m.temporal_input(s["prev"])[:, None]
         for i, layer in enumerate(m.temporal):
-            for blk, kname, vname, source in ((layer.self_attn, "self_k", "self_v", None),
-                                             (layer.cross_attn, "cross_k", "cross_v", src)):
+            for blk, kind, source in ((layer.self_attn, "self", None), (layer.cross_attn, "cross", src)):
                 k, v = blk.keys_values(source, x)
-                s[kname][i].index_copy_(2, slot, k)
-                s[vname][i].index_copy_(2, slot, v)
-                x = blk(x, s[kname][i], s[vname][i], visible)
+                kc, vc = self._kv[f"{kind}_k"], self._kv[f"{kind}_v"]
+                s[f"{kind}_k"][i].index_copy_(2, slot, k.to(kc.dtype))
+                s[f"{kind}_v"][i].index_copy_(2, slot, v.to(vc.dtype))
+                x = blk.stream(x, kc[i], vc[i], visible, self._q_scales[kind][i])
             x = layer.ffn(x)
         s["step"].add_(1)
         return x
@@ -175,17 +203,19 @@ class Sampler:
                 k, v = blk.keys_values(None, h)
                 self.depth_k[i][:, :, level: level + 1] = k
                 self.depth_v[i][:, :, level: level + 1] = v
-                h = layer.ffn(blk(h, self.depth_k[i], self.depth_v[i], self.depth_visible[level]))
+                h = layer.ffn(blk.stream(h, self.depth_k[i], self.depth_v[i], self.depth_visible[level],
+                                         self._q_scales["depth"][i]))
             logits = m.level_logits(h[:, 0], level)
             if forced is not None:
                 all_logits.append(logits)
-                tok = forced[..., level].reshape(-1).repeat(self.g)[: logits.shape[0]]
+                tok = forced[..., level].reshape(-1)[: self.b]
             else:
                 code = self._sample(self._guide(logits), level)
                 self.tokens[:, level] = code
-                tok = (code + m.level_offsets[level]).repeat(self.g)
-            ids.append(tok[: self.b])
-            h = m.adapter(m.embed_tokens(tok)[:, None])
+                tok = code + m.level_offsets[level]
+            ids.append(tok)
+            if level + 1 < self.cfg.rvq_levels:   # the next level's input, the same in every branch
+                h = m.adapter(m.embed_tokens(tok)).repeat(self.g, 1)[:, None]
         self._set_prev(torch.stack(ids, dim=-1))
         return torch.stack(all_logits, dim=1) if forced is not None else None
 
@@ -201,8 +231,12 @@ class Sampler:
         return guided
 
     def _sample(self, logits: torch.Tensor, level: int) -> torch.Tensor:
-        """Top-k, then argmax of logits + temperature * Gumbel noise."""
-        kth = logits.sort(dim=-1, descending=True).values.gather(-1, self.top_k - 1)
+        """Top-k (ties kept: every code at least the k-th largest), then argmax of
+        logits + temperature * Gumbel noise."""
+        if self._k is not None:
+            kth = logits.topk(self._k, dim=-1, sorted=False).values.amin(-1, keepdim=True)
+        else:
+            kth = logits.sort(dim=-1, descending=True).values.gather(-1, self.top_k - 1)
         logits = logits.masked_fill(logits < kth, NEG)
         return (logits + self.noise[:, level] * self.temperature).argmax(-1)
 

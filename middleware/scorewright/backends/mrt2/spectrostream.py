@@ -174,7 +174,7 @@ class SpectroStreamDecoder(nn.Module):
         self.out_conv = CausalConv(c_in, c.out_channels // c.channel_splits, (c.base_kernel, c.base_kernel))
         self.build_buffers()
         self.cache: dict[str, torch.Tensor] = {}
-        self.frames_seen = 0
+        self.frames_seen, self.compute_dtype = 0, torch.float32     # the convolutions' (conv_dtype)
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_io: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -187,6 +187,17 @@ class SpectroStreamDecoder(nn.Module):
         denom = F.pad(window**2, (0, overlaps * c.frame_step - c.frame_length)).view(overlaps, -1).sum(0)
         denom = denom.repeat(overlaps)[: c.frame_length]
         self.register_buffer("window", torch.where(denom == 0, 0, window / denom).float(), persistent=False)
+
+    def conv_dtype(self, dtype: torch.dtype) -> SpectroStreamDecoder:
+        """Run the convolutions in `dtype` (bf16 on CPUs with native bf16); the codebooks, their
+        sum and the inverse STFT stay float32. Clears the streaming state."""
+        for m in self.modules():
+            if isinstance(m, (CausalConv, CausalConvTranspose)):
+                m.to(dtype)
+        self.compute_dtype = dtype
+        self.cache.clear()
+        self.frames_seen = 0
+        return self
 
     @torch.inference_mode()
     def reset(self) -> None:
@@ -209,14 +220,15 @@ class SpectroStreamDecoder(nn.Module):
         self.frames_seen = snap["frames_seen"]
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
-        """Sum of the first `levels` codebooks' vectors: [B, T, L] -> [B, T, D]."""
+        """Sum of the first `levels` codebooks' vectors, in float32: [B, T, L] -> [B, T, D]."""
         levels = torch.arange(codes.shape[-1], device=codes.device)
-        return self.codebooks[levels, codes].sum(-2)
+        return self.codebooks[levels, codes].float().sum(-2)
 
     def spectra(self, emb: torch.Tensor) -> torch.Tensor:
-        """[B, T, D] -> [B, 4, T * time_stride, bins] (streaming, state in self.cache)."""
+        """[B, T, D] -> [B, 4, T * time_stride, bins] (streaming, state in self.cache), in the
+        convolutions' dtype."""
         b, t, _ = emb.shape
-        x = emb.transpose(1, 2)[..., None]                       # [B, D, T, 1]
+        x = emb.to(self.compute_dtype).transpose(1, 2)[..., None]   # [B, D, T, 1]
         branch = self.b2(F.elu(self.b1(x, self.cache, "b1")), self.cache, "b2")
         x = self.first(x, self.cache, "first") + branch
         x = x.view(b, self.in_bins, self.width, t).permute(0, 2, 3, 1)   # [B, width, T, in_bins]

@@ -1,0 +1,87 @@
+"""The CPU linears of linears.py: the prepacked ones compute what nn.Linear computes (the model as a
+whole streams the same logits within the float32 rounding bound), and weight-only int8 stays within
+its derived bound per layer, at a real MRT2 small layer's shape."""
+
+import copy
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from scorewright.backends.mrt2 import linears  # noqa: E402
+from scorewright.backends.mrt2 import weights as W  # noqa: E402
+from scorewright.backends.mrt2.config import SMALL, tiny  # noqa: E402
+from scorewright.backends.mrt2.sampler import Sampler, SamplingParams  # noqa: E402
+
+from .tolerance import BF16, EPS32, depthformer_depth, rounding_bound  # noqa: E402
+
+CFG = tiny(horizon=4)
+needs_packing = pytest.mark.skipif(not linears.packing_works(torch.float32),
+                                   reason="this PyTorch build cannot prepack oneDNN linears")
+
+
+def streams(model, cond, codes):
+    s = Sampler(model, guidance=True)
+    return torch.stack([s.teacher_forced_logits(cond[:, i], codes[:, i]) for i in range(codes.shape[1])])
+
+
+@needs_packing
+def test_a_prepared_model_streams_the_same_logits_and_tokens():
+    ref = W.random_depthformer(CFG, std=0.2)
+    fast = copy.deepcopy(ref)
+    done = linears.prepare(fast, batch=3)
+    assert done and len(fast.level_heads) == CFG.rvq_levels
+    assert type(fast.temporal[0].ffn.act) is torch.nn.Identity          # GELU fused into w1
+    gen = torch.Generator().manual_seed(0)
+    cond = torch.randint(6, 11, (3, 8, CFG.cond_width), generator=gen)
+    codes = torch.randint(0, CFG.codebook, (1, 8, CFG.rvq_levels), generator=gen)
+    want, got = streams(ref, cond, codes), streams(fast, cond, codes)
+    assert (got - want).abs().max() <= rounding_bound(want.abs().max(), depthformer_depth(ref))
+    with torch.no_grad():                      # the teacher-forced pass (4-d inputs) still runs
+        full = ref(cond, codes.expand(3, -1, -1) + ref.level_offsets)["logits"]
+        assert (fast(cond, codes.expand(3, -1, -1) + ref.level_offsets)["logits"] - full).abs().max() \
+            <= rounding_bound(full.abs().max(), depthformer_depth(ref))
+    a, b = Sampler(ref, seed=4), Sampler(fast, seed=4)
+    ids = cond[:, 0]
+    assert all(torch.equal(a.step(ids, SamplingParams()), b.step(ids, SamplingParams())) for _ in range(3))
+
+
+def int8_bound(x: torch.Tensor, lin: torch.nn.Linear, q: linears.Int8Linear) -> torch.Tensor:
+    """|int8 layer - float64 layer| per output: every weight is off by at most scale[n] (1/2 + 128 EPS32), so
+    the sum by sum_i |x_i| scale[n] (1/2 + 128 EPS32) = E; the float32 accumulation adds fan_in x EPS32 x A
+    (A = sum |x_i w_i| + |b|); the product rounds to x's dtype, then adding the bias rounds again
+    (unit roundoff u of bf16 or float32): 2 u (A + E), twice for safety with the scale's rounding."""
+    x, w, b = x.double(), lin.weight.double(), lin.bias.double()
+    a = x.abs() @ w.abs().T + b.abs()
+    e = x.abs().sum(-1, keepdim=True) * q.scale.double() * (0.5 + 128 * EPS32)
+    u = BF16 if q.scale.dtype == torch.bfloat16 else EPS32
+    return e + 4 * u * (a + e) + rounding_bound(1.0, w.shape[1], sides=1) * a
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_int8_weights_stay_within_half_a_step_at_a_real_layer_shape(dtype):
+    t = SMALL.temporal
+    lin = torch.nn.Linear(t.d_model, t.d_ff)           # the temporal feed-forward's first layer
+    W.randomise(lin, std=0.05, seed=1)
+    lin = lin.to(dtype)
+    q = linears.Int8Linear(lin)
+    w = q.q.double() * q.scale.double()[:, None]
+    # w / s is computed in float32: off by up to 128 EPS32 steps near a tie
+    assert ((w - lin.weight.double()).abs() <= q.scale.double()[:, None] * (0.5 + 128 * EPS32)).all()
+    x = torch.randn(3, 1, t.d_model, generator=torch.Generator().manual_seed(2)).to(dtype)
+    with torch.no_grad():
+        got = q(x).double()
+        want = x.double() @ lin.weight.double().T + lin.bias.double()
+    bound = int8_bound(x, lin, q)
+    assert ((got - want).abs() <= bound).all()
+    assert (got - want).abs().max() > 0                 # int8 did round something
+
+
+def test_int8_replaces_only_the_temporal_and_depth_linears():
+    model = W.random_depthformer(CFG, std=0.2)
+    linears.prepare(model, batch=3, quant="int8", pack=False)
+    kinds = {type(m) for m in model.temporal.modules()} | {type(m) for m in model.depth.modules()}
+    assert linears.Int8Linear in kinds and torch.nn.Linear not in kinds
+    assert type(model.to_logits) is torch.nn.Linear and not hasattr(model, "level_heads")
+    with pytest.raises(ValueError, match="quant must be one of off, int8, got 'int4'"):
+        linears.prepare(model, batch=3, quant="int4")
