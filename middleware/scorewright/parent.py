@@ -17,6 +17,32 @@ import sys
 _STILL_ACTIVE = 259                      # GetExitCodeProcess of a running process
 _PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 _SYNCHRONIZE = 0x00100000
+_ERROR_ACCESS_DENIED = 5
+
+
+def pid_alive(pid: int) -> bool:
+    """Is a process with this id running here? (Someone else's counts. On Windows it is asked
+    through a handle: os.kill there would end the process, or send it a Ctrl-C.)"""
+    if pid <= 0:
+        return False
+    if sys.platform != "win32":
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:                   # PermissionError: exists, owned by someone else
+            return True
+        return True
+    import ctypes
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32.OpenProcess.restype = ctypes.c_void_p
+    handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return ctypes.get_last_error() == _ERROR_ACCESS_DENIED  # type: ignore[attr-defined]
+    try:
+        return _windows_alive(handle)
+    finally:
+        kernel32.CloseHandle(ctypes.c_void_p(handle))
 
 
 class ParentWatch:
@@ -40,13 +66,7 @@ class ParentWatch:
             return _windows_alive(self._handle)
         if self._is_parent:
             return os.getppid() == self.pid
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:           # exists, owned by someone else
-            return True
-        return True
+        return pid_alive(self.pid)
 
     def close(self) -> None:
         if self._handle:
