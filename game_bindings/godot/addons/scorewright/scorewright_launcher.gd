@@ -96,6 +96,7 @@ static func make_executable(path: String) -> String:
 ## ([member problem] says why).
 func start(executable: String, map_argument: String, extra: PackedStringArray) -> bool:
 	command = executable
+	arguments = PackedStringArray()
 	problem = make_executable(executable)
 	var ports := free_ports(3)
 	if ports.is_empty() and problem == "":
@@ -140,7 +141,7 @@ func exit_description() -> String:
 
 ## Stop the server: SIGTERM (it stops cleanly and removes its ring, in about 0.1 s) and up to
 ## [constant STOP_GRACE] seconds to exit, then a kill; on Windows a kill at once. Waits on the
-## calling thread until the server has gone.
+## calling thread (the game's, normally for that 0.1 s; longer only for a hung server).
 func stop() -> void:
 	if is_running():
 		if OS.get_name() != "Windows":
