@@ -153,6 +153,35 @@ def listen(sock: socket.socket, seconds: float, token: str | None = None,
     return got
 
 
+def hello_reply(port: int, token: str | None) -> dict:
+    """The reply to a hello (with `token`, if given) on a new framed-TCP connection."""
+    hello = {"type": "hello", "id": "hello", "v": 1, "client": "test"} | ({"token": token} if token else {})
+    reader = FrameReader()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(frame(encode(hello)))
+        while True:
+            data = sock.recv(1 << 16)
+            assert data, "the server closed the connection without answering the hello"
+            for payload in reader.feed(data):
+                msg = msgpack.unpackb(payload)
+                if msg.get("id") == "hello":
+                    return msg
+
+
+def check_token_is_private(pid: int, port: int) -> None:
+    """A launched server's token is in its environment (SCOREWRIGHT_TOKEN: only its user can
+    read /proc/PID/environ), not on its command line (anyone can read /proc/PID/cmdline); it
+    refuses a client without the token and serves one with it."""
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    variables = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    environ = dict(v.split(b"=", 1) for v in variables if b"=" in v)
+    token = environ.get(b"SCOREWRIGHT_TOKEN", b"")
+    assert len(token) == 32 and token not in cmdline and b"--token" not in cmdline, (cmdline, token)
+    refused = hello_reply(port, None)
+    assert refused["type"] == "error" and refused["code"] == "unauthorized", refused
+    assert hello_reply(port, token.decode())["type"] == "status"
+
+
 def alive(pid: int) -> bool:
     """Running (not a zombie waiting to be reaped)."""
     try:

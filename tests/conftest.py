@@ -34,7 +34,7 @@ def write_map(tmp_path):
 
 
 class ServeProcess:
-    def __init__(self, map_path: str, extra: list[str] = ()):
+    def __init__(self, map_path: str, extra: list[str] = (), env: dict[str, str] | None = None):
         self.control, self.audio, self.tcp, self.web = free_port(), free_port(), free_port(), free_port()
         self.ring = f"test-{uuid.uuid4().hex[:8]}"
         self.proc = subprocess.Popen(
@@ -42,7 +42,7 @@ class ServeProcess:
              "--control-port", str(self.control), "--audio-port", str(self.audio),
              "--tcp-port", str(self.tcp), "--web-port", str(self.web), "--ring", self.ring, *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "COLUMNS": "200"})
+            env={**os.environ, "COLUMNS": "200", **(env or {})})
 
     @property
     def control_addr(self) -> str:
@@ -79,8 +79,8 @@ class ServeProcess:
 def serve():
     started: list[ServeProcess] = []
 
-    def start(map_path=MAPS / "demo.yaml", extra=()):
-        s = ServeProcess(str(map_path), list(extra))
+    def start(map_path=MAPS / "demo.yaml", extra=(), env=None):
+        s = ServeProcess(str(map_path), list(extra), env)
         started.append(s)
         return s
     yield start

@@ -25,6 +25,7 @@ from .bundle_helpers import (
     MAKE_IT,
     alive,
     cached_bundle,
+    check_token_is_private,
     executable,
     kill_game_and_time_its_server,
 )
@@ -263,8 +264,10 @@ def bundle():
 
 def test_godot_launches_the_server_the_game_ships(godot, bundle, tmp_path):
     """A node with a `scorewright bundle` folder starts that server at once, with no Python on
-    Godot's PATH: free ports, its own ring and token, --parent-pid; the shipped map plays with
-    beats; freeing the node stops the server; SIGKILLing Godot stops a second one by itself."""
+    Godot's PATH: free ports, its own ring and token (in the server's environment, not on its
+    command line), --parent-pid; the shipped map plays with beats; freeing the node stops the
+    server; a launcher's stop() kills a server that ignores SIGTERM after its grace (and start()
+    gives an executable its execute bit); SIGKILLing Godot stops a second one by itself."""
     env = {**CLEAN_ENV, "HOME": str(Path.home())}
     env.update({k: os.environ[k] for k in ("XDG_CACHE_HOME", "SCOREWRIGHT_GODOT_ROOT") if k in os.environ})
     cmd = godot_command("-s", "res://tests/launch_bundle.gd", "--", f"--folder={bundle}",
@@ -282,6 +285,7 @@ def test_godot_launches_the_server_the_game_ships(godot, bundle, tmp_path):
         report = json.loads((tmp_path / "report.json").read_text())
         assert report["ok"], (report, log.read_text()[-4000:])
         second = report["second"]["pid"]
+        check_token_is_private(second, report["second"]["port"])
         assert kill_game_and_time_its_server(proc, second) < 3.0
     finally:
         if proc.poll() is None:
@@ -295,12 +299,17 @@ def test_godot_launches_the_server_the_game_ships(godot, bundle, tmp_path):
     args = first["arguments"]
     assert args[:2] == ["serve", f"{GAME_MAP_NAME}.yaml"]        # found by name in the bundle's maps/
     assert args[args.index("--parent-pid") + 1] == str(report["godot_pid"]) == str(proc.pid)
-    assert args[args.index("--token") + 1] == first["token"] and len(first["token"]) == 32
+    assert "--token" not in args and first["token"] not in args and len(first["token"]) == 32
+    assert not first["token_left_in_game_env"], first          # set only while the server starts
     assert args[args.index("--ring") + 1] == first["ring"] and first["ring"].startswith("godot-")
     assert first["map"] == report["second"]["map"] == GAME_MAP_TITLE
     assert first["frames"] >= 2.5 / FRAME_S and first["beats"] >= 3 and first["underruns"] == 0, first
     assert first["stopped"], first
     assert first["connected_after"] < 10, first
+    stuck = report["stuck"]
+    assert stuck["started"] and stuck["problem"] == "" and stuck["executable"], stuck
+    assert stuck["trapped"] and stuck["gone"] and stuck["waited_ms"] >= 3000, stuck
+    assert report["exited"] == "has exited (exit code 3)", report["exited"]
 
 
 LAUNCH_AFTER_S = 1.0

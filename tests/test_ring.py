@@ -171,3 +171,29 @@ def test_reader_reattaches_when_a_new_server_replaces_a_dead_ring(tmp_path):
     assert reader.reattached == 1
     assert all(np.array_equal(g, _block(i + 1)) for i, g in enumerate(got))
     fresh.close()
+
+
+def test_rings_that_dead_writers_left_are_removed_and_no_others(tmp_path):
+    """remove_stale_rings (what `serve` runs at start; on Windows killed servers leave their
+    rings in %TEMP%): a ring whose writer is gone and quiet goes; a live one, one whose writer
+    is unknown or wrote recently, and files that are not rings stay."""
+    from scorewright.transport.shm import remove_stale_rings
+
+    def ring(name: str, pid: int, heartbeat: int | None) -> RingWriter:
+        w = RingWriter(path=tmp_path / f"scorewright-{name}", capacity_frames=480)
+        w._m.u32[13] = pid
+        if heartbeat is not None:
+            w._m.u64[5] = heartbeat
+        return w
+
+    dead = 2 ** 31 - 2                                   # no such process
+    for w in (ring("killed", dead, 0), ring("unknown", 0, 0), ring("just-killed", dead, None)):
+        w.close(unlink=False)
+    live = ring("live", os.getpid(), 0)                  # ours, even though quiet
+    (tmp_path / "scorewright-notes.txt").write_text("not a ring")
+    (tmp_path / "other-killed").write_bytes((tmp_path / "scorewright-killed").read_bytes())
+    assert remove_stale_rings(tmp_path) == [tmp_path / "scorewright-killed"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "other-killed", "scorewright-just-killed", "scorewright-live", "scorewright-notes.txt",
+        "scorewright-unknown"]
+    live.close()

@@ -113,6 +113,22 @@ def test_non_loopback_bind_needs_a_token(serve):
     assert "--token" in out
 
 
+def test_serve_takes_its_token_from_the_environment(serve):
+    """SCOREWRIGHT_TOKEN (how the engine launchers pass it: other users can read a process's
+    command line, not its environment): a client without it is refused, one with it served."""
+    srv = serve(env={"SCOREWRIGHT_TOKEN": "env-s3cret"})
+    srv.wait_ready(token="env-s3cret").close()
+    assert b"env-s3cret" not in Path(f"/proc/{srv.proc.pid}/cmdline").read_bytes()
+    for given, expected in ((None, "error"), ("wrong", "error"), ("env-s3cret", "status")):
+        sock = socket.create_connection(("127.0.0.1", srv.tcp), timeout=5)
+        hello = {"type": "hello", "client": "test", "id": 1} | ({"token": given} if given else {})
+        reply = tcp_call(sock, FrameReader(), hello)
+        assert reply["type"] == expected and reply["id"] == 1, (given, reply)
+        if expected == "error":
+            assert reply["code"] == "unauthorized", reply
+        sock.close()
+
+
 def test_client_setters_answer_bad_values_instead_of_raising(serve):
     srv = serve()
     client = srv.wait_ready()
@@ -177,3 +193,23 @@ def test_serve_stops_by_itself_when_its_parent_pid_exits(serve):
     refused = serve(extra=["--parent-pid", str(game.pid)])
     refused.proc.wait(timeout=60)
     assert refused.proc.returncode == 2 and "no such process" in refused.stop()
+
+
+def test_serve_removes_the_rings_that_killed_servers_left(serve):
+    """At start `serve` removes ring files whose writer died without cleaning up (on Windows
+    the engines end the server with TerminateProcess): they would pile up in %TEMP%."""
+    import uuid
+
+    from scorewright.transport.shm import RingWriter, ring_path
+
+    left = RingWriter(f"test-killed-{uuid.uuid4().hex[:8]}", capacity_frames=480)
+    left._m.u32[13], left._m.u64[5] = 2 ** 31 - 2, 0          # its writer is gone, long quiet
+    left.close(unlink=False)
+    try:
+        srv = serve()
+        srv.wait_ready().close()
+        assert not left.path.exists()
+        assert ring_path(srv.ring).exists()
+    finally:
+        left.path.unlink(missing_ok=True)
+    assert f"removed {left.path}" in srv.stop()

@@ -160,8 +160,9 @@ def test_session_reconnects_to_a_restarted_server(core_tests, serve):
 
 def test_launcher_starts_the_shipped_server_and_it_never_outlives_the_game(core_tests):
     """ServerLauncher (what 'Launch Server' runs) with a `scorewright bundle` folder, in an
-    environment without our Python: free ports, its own ring and token, --parent-pid; it plays
-    and is stopped; a second server stops by itself when the game's process is SIGKILLed."""
+    environment without our Python: free ports, its own ring and token (in the server's
+    environment, not on its command line), --parent-pid; it plays and is stopped; a second
+    server stops by itself when the game's process is SIGKILLed."""
     import signal
 
     from .bundle_helpers import (
@@ -171,6 +172,7 @@ def test_launcher_starts_the_shipped_server_and_it_never_outlives_the_game(core_
         MAKE_IT,
         alive,
         cached_bundle,
+        check_token_is_private,
         kill_game_and_time_its_server,
     )
 
@@ -187,8 +189,9 @@ def test_launcher_starts_the_shipped_server_and_it_never_outlives_the_game(core_
                 break
         out = "".join(lines)
         assert lines and lines[-1].startswith("ready") and "FAIL" not in out, out
-        assert f"map {GAME_MAP_TITLE}\n" in out and out.count("ok ") == 7, out
-        server = int(lines[-1].split()[1])
+        assert f"map {GAME_MAP_TITLE}\n" in out and out.count("ok ") == 8, out
+        server, port = (int(x) for x in lines[-1].split()[1:3])
+        check_token_is_private(server, port)
         assert kill_game_and_time_its_server(proc, server) < 3.0
     finally:
         if proc.poll() is None:

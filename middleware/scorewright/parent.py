@@ -20,6 +20,32 @@ import sys
 _PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
 _SYNCHRONIZE = 0x00100000
 _WAIT_TIMEOUT = 0x102                   # WaitForSingleObject(handle, 0): still running
+_ERROR_ACCESS_DENIED = 5
+
+
+def pid_alive(pid: int) -> bool:
+    """Is a process with this id running here? (Someone else's counts. On Windows it is asked
+    through a handle: os.kill there would end the process, or send it a Ctrl-C.)"""
+    if pid <= 0:
+        return False
+    if sys.platform != "win32":
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:                   # PermissionError: exists, owned by someone else
+            return True
+        return True
+    import ctypes
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32.OpenProcess.restype = ctypes.c_void_p
+    handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION | _SYNCHRONIZE, False, pid)
+    if not handle:
+        return ctypes.get_last_error() == _ERROR_ACCESS_DENIED  # type: ignore[attr-defined]
+    try:
+        return _windows_alive(handle)
+    finally:
+        kernel32.CloseHandle(ctypes.c_void_p(handle))
 
 
 class ParentWatch:
@@ -49,13 +75,7 @@ class ParentWatch:
         if self._pidfd is not None:
             readable, _, _ = select.select([self._pidfd], [], [], 0)
             return not readable
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:           # exists, owned by someone else
-            return True
-        return True
+        return pid_alive(self.pid)
 
     def close(self) -> None:
         if self._pidfd is not None:

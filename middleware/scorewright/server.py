@@ -272,8 +272,10 @@ class Server:
 
     def status(self) -> dict[str, Any]:
         """The server's state, computed again only when something changed (a frame, a message
-        other than ping/status, a prompt embedded): a client asking in a loop costs little."""
-        key = (self.engine.steps, self.dispatcher.changes, self.embedder.finished, self.map_error)
+        other than ping/status, an error answered, a prompt embedded): a client asking in a loop
+        costs little."""
+        key = (self.engine.steps, self.dispatcher.changes, self.dispatcher.errors, self.embedder.finished,
+               self.map_error)
         if self._status is None or self._status[0] != key:
             self._status = (key, self._make_status())
         return self._status[1]

@@ -1,7 +1,8 @@
 ## Headless run for the repository's tests/test_godot_runtime.py: ScorewrightMusic starts the
 ## server a game ships (a `scorewright bundle` folder) by itself, plays it and stops it when the
-## node is freed; a second node's server is left running and the test SIGKILLs Godot to see
-## that server stop by itself. Writes report.json, then the file "ready", into --dir.
+## node is freed; a launcher's stop() kills a server that ignores SIGTERM after its grace; a
+## second node's server is left running and the test SIGKILLs Godot to see that server stop by
+## itself. Writes report.json, then the file "ready", into --dir.
 ##   godot --headless --path game_bindings/godot -s res://tests/launch_bundle.gd -- \
 ##     --folder=BUNDLE --map=FILE.yaml --dir=DIR
 extends "res://tests/scene_run.gd"
@@ -18,6 +19,8 @@ func _initialize() -> void:
 
 func _run() -> void:
 	var ok := await _launch_play_and_stop()
+	ok = ok and await _stop_kills_a_server_that_ignores_sigterm()
+	ok = ok and await _says_how_a_server_exited()
 	ok = ok and await _launch_and_stay()
 	report["ok"] = ok
 	_write_file("report.json", JSON.stringify(report, "  "))
@@ -50,6 +53,7 @@ func _launch_play_and_stop() -> bool:
 	var launcher: ScorewrightLauncher = music._launcher
 	first.merge({"pid": pid, "command": launcher.command, "arguments": launcher.arguments})
 	first.merge({"token": launcher.token, "ring": launcher.ring, "port": launcher.port})
+	first["token_left_in_game_env"] = OS.has_environment(ScorewrightLauncher.TOKEN_VARIABLE)
 	var up := started and await _until(func() -> bool: return not music.status.is_empty(), 30.0)
 	first["connected_after"] = (Time.get_ticks_msec() - added) / 1000.0
 	var playing := up and await _until(music.is_playing_stream, 10.0)
@@ -67,10 +71,48 @@ func _launch_play_and_stop() -> bool:
 	return _step("launched the shipped server, played, stopped it", playing and stopped)
 
 
+## A "server" that ignores SIGTERM (a shell script, written without its execute bit): start()
+## gives it the bit and runs it; stop() waits its grace, then kills it.
+func _stop_kills_a_server_that_ignores_sigterm() -> bool:
+	var dir := str(args["dir"])
+	var script := dir.path_join("stuck-server")
+	var trapped := dir.path_join("trapped")
+	_write_file("stuck-server", "#!/bin/sh\ntrap '' TERM\ntouch '%s'\nexec sleep 60\n" % trapped)
+	var launcher := ScorewrightLauncher.new()
+	var started := launcher.start(script, "level.yaml", PackedStringArray())
+	var mode: int = FileAccess.get_unix_permissions(script)
+	var pid := launcher.pid
+	var ready := (
+		started and await _until(func() -> bool: return FileAccess.file_exists(trapped), 10.0)
+	)
+	var since := Time.get_ticks_msec()
+	launcher.stop()
+	var stuck := {"started": started, "problem": launcher.problem, "trapped": ready}
+	stuck.merge({"executable": mode & FileAccess.UNIX_EXECUTE_OWNER != 0})
+	stuck["waited_ms"] = Time.get_ticks_msec() - since
+	stuck["gone"] = await _until(func() -> bool: return not OS.is_process_running(pid), 5.0)
+	report["stuck"] = stuck
+	return _step("stop() kills a server that ignores SIGTERM", ready and stuck["gone"])
+
+
+## A "server" that exits at once with code 3: the launcher's message for it says so.
+func _says_how_a_server_exited() -> bool:
+	var script := str(args["dir"]).path_join("failing-server")
+	_write_file("failing-server", "#!/bin/sh\nexit 3\n")
+	var launcher := ScorewrightLauncher.new()
+	var started := launcher.start(script, "level.yaml", PackedStringArray())
+	var ended := started and await _until(func() -> bool: return not launcher.is_running(), 10.0)
+	report["exited"] = launcher.exit_description()
+	return _step("says how its server exited", ended)
+
+
 ## A second node's server, connected, left running for the kill.
 func _launch_and_stay() -> bool:
 	var music := _node()
 	root.add_child(music)
 	var up := await _until(func() -> bool: return not music.status.is_empty(), 30.0)
-	report["second"] = {"pid": music.get_server_pid(), "map": music.status.get("map", "")}
+	var pid := music.get_server_pid()
+	report["second"] = {
+		"pid": pid, "map": music.status.get("map", ""), "port": music._launcher.port
+	}
 	return _step("second server up", up)

@@ -4,6 +4,8 @@ with its page opened in the browser; or a page attached to a server that a game 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import shutil
 import signal
 import urllib.error
@@ -15,12 +17,22 @@ from .output import error, say
 from .render import open_map
 
 STUDIO_URL = "http://127.0.0.1:7710/"
+TOKEN_ENV = "SCOREWRIGHT_TOKEN"
+
+
+def resolve_token(args: argparse.Namespace) -> None:
+    """--token, else $SCOREWRIGHT_TOKEN (how launchers pass it: the environment is private to
+    the user, the command line is not); removed from the environment so children never see it."""
+    from_env = os.environ.pop(TOKEN_ENV, "")
+    if args.token is None and from_env:
+        args.token = from_env
 
 
 def start_server(args: argparse.Namespace):
     """A started Server for the options serve and studio share; None (error printed) when it
     cannot listen or its ring is taken."""
     from ..server import ServeConfig, Server
+    resolve_token(args)
     config = ServeConfig(host=args.host, control_port=args.control_port, audio_port=args.audio_port,
                          tcp_port=None if args.tcp_port == 0 else args.tcp_port,
                          ring=None if args.ring == "none" else args.ring, lookahead=args.lookahead,
@@ -34,7 +46,10 @@ def start_server(args: argparse.Namespace):
         return None
     import zmq
 
-    from ..transport.shm import RingError, RingInUse
+    from ..transport.shm import RingError, RingInUse, remove_stale_rings
+    if config.ring:
+        for path in remove_stale_rings():
+            logging.getLogger("scorewright.serve").info("removed %s: a ring a killed server left", path)
     engine = open_map(args.map, args.seed, args.backend)
     try:
         server = Server(engine, config)
@@ -130,7 +145,8 @@ def attach(url: str, no_browser: bool) -> int:
 
 
 def add_server_options(p: argparse.ArgumentParser, backends: list[str]) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="address to bind; anything but loopback needs --token")
+    p.add_argument("--host", default="127.0.0.1",
+                   help=f"address to bind; anything but loopback needs a token (--token or {TOKEN_ENV})")
     p.add_argument("--control-port", type=int, default=7700, help="ZMQ ROUTER port for game messages")
     p.add_argument("--audio-port", type=int, default=7701, help="ZMQ PUB port for audio, markers, telemetry")
     p.add_argument("--tcp-port", type=int, default=7702, help="framed-TCP port, both ways (0 = off)")
@@ -140,7 +156,9 @@ def add_server_options(p: argparse.ArgumentParser, backends: list[str]) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the map's)")
     p.add_argument("--backend", choices=backends, default=None, help="override the map's backend")
     p.add_argument("--token", default=None, help="shared secret clients send in 'hello' "
-                   "(required when --host is not a loopback address)")
+                   "(required when --host is not a loopback address); when not given, the "
+                   f"environment variable {TOKEN_ENV} is used if set, which other users cannot "
+                   "read (they can read the command line)")
     p.add_argument("--record", metavar="FILE", default=None,
                    help="record every game message (replay: render MAP --events FILE)")
     p.add_argument("--no-reload", action="store_true", help="do not reload the map when it is edited")

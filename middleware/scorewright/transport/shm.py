@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import CHANNELS, SAMPLE_RATE
+from ..parent import pid_alive
 from .base import Inbox, Outgoing, Transport
 
 MAGIC = b"SWRING1\0"
@@ -100,33 +101,53 @@ def _check_ring_path(path: Path) -> None:
                         "or pick another name with --ring NAME")
 
 
-def _live_writer(path: Path) -> bool:
-    """True when `path` is a ring whose writer is open and wrote within STALE_AFTER_S."""
+def _header(path: Path) -> tuple[int, int, int] | None:
+    """(heartbeat_ns, flags, writer_pid) of the ring file at `path`; None if it is not one."""
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
-            return False
+            return None
         with open(path, "rb") as f:
             head = f.read(HEADER_BYTES)
     except OSError:
-        return False
+        return None
     if len(head) < HEADER_BYTES or head[:8] != MAGIC:
-        return False
-    heartbeat = int(np.frombuffer(head, "<u8")[_HEARTBEAT])
+        return None
     flags, pid = (int(x) for x in np.frombuffer(head, "<u4")[[_FLAGS_U32, _PID_U32]])
-    if not flags & FLAG_OPEN or flags & FLAG_CLOSED or (time.time_ns() - heartbeat) / 1e9 >= STALE_AFTER_S:
-        return False
-    return pid == 0 or _pid_alive(pid)
+    return int(np.frombuffer(head, "<u8")[_HEARTBEAT]), flags, pid
 
 
-def _pid_alive(pid: int) -> bool:
-    """Is a process with this id running here? (A killed writer's ring is stale at once.)"""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+def _stale(heartbeat_ns: int) -> bool:
+    return (time.time_ns() - heartbeat_ns) / 1e9 >= STALE_AFTER_S
+
+
+def _live_writer(path: Path) -> bool:
+    """True when `path` is a ring whose writer is open and wrote within STALE_AFTER_S (a killed
+    writer's ring is stale at once)."""
+    header = _header(path)
+    if header is None:
         return False
-    except (PermissionError, OSError):
-        return True
-    return True
+    heartbeat, flags, pid = header
+    if not flags & FLAG_OPEN or flags & FLAG_CLOSED or _stale(heartbeat):
+        return False
+    return pid == 0 or pid_alive(pid)
+
+
+def remove_stale_rings(folder: Path | None = None) -> list[Path]:
+    """Remove the ring files (scorewright-*) in `folder` (where rings live) that dead writers
+    left behind: a Scorewright ring whose writer's process is gone and whose heartbeat stopped.
+    (On Windows the engines stop the server with TerminateProcess, so the server never removes
+    its ring in %TEMP% itself.) Returns the files removed."""
+    removed = []
+    for path in sorted((folder or ring_path("x").parent).glob("scorewright-*")):
+        header = _header(path)
+        if header is None or header[2] == 0 or not _stale(header[0]) or pid_alive(header[2]):
+            continue
+        try:
+            path.unlink()
+        except OSError:          # another user's, or still mapped by a reader (Windows)
+            continue
+        removed.append(path)
+    return removed
 
 
 class RingWriter:

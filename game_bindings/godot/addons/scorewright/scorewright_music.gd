@@ -331,7 +331,7 @@ func _maybe_launch_server() -> void:
 	if _launcher.pid != 0:
 		if _launcher.is_running():
 			return
-		push_warning("Scorewright: the server it started has exited; starting it again")
+		push_warning("Scorewright: its server %s; starting it again" % _launcher.exit_description())
 	elif _conn.answered_once or Time.get_ticks_msec() / 1000.0 < _launch_at:
 		return
 	_launch()
@@ -354,7 +354,7 @@ func _launch() -> void:
 		push_warning("Scorewright: %s: %s. The game runs on without music." % [missing, fix])
 		return
 	if not _launcher.start(command, _map_argument(bundled != ""), server_arguments):
-		push_warning("Scorewright: could not start `%s`" % _launcher.describe())
+		push_warning("Scorewright: cannot run `%s`: %s" % [_launcher.describe(), _launcher.problem])
 		_conn.open(host, port, token)
 		return
 	print("Scorewright: started `%s` (pid %d)" % [_launcher.describe(), _launcher.pid])

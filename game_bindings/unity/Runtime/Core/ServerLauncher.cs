@@ -15,12 +15,16 @@ namespace Scorewright.Core
     /// Runs `serve MAP` of the server a game ships (a `scorewright bundle` folder, e.g.
     /// StreamingAssets/Scorewright) or of `scorewright` on the PATH, on free ports, with a ring
     /// name and a token of its own and `--parent-pid` (this process), so the server also stops by
-    /// itself within a second if the game crashes or is killed. Desktop platforms only.
+    /// itself within a second if the game crashes or is killed. The token travels in the server's
+    /// environment (SCOREWRIGHT_TOKEN), which only this user can read, never on its command line,
+    /// which every local user can. Desktop platforms only.
     /// </summary>
     public sealed class ServerLauncher : IDisposable
     {
         /// <summary>The bundled server's executable name (".exe" is added on Windows).</summary>
         public const string BundleExecutable = "scorewright-server";
+        /// <summary>The environment variable `serve` takes its token from.</summary>
+        public const string TokenVariable = "SCOREWRIGHT_TOKEN";
 
         public Process Process { get; private set; }
         public int TcpPort { get; private set; }
@@ -119,17 +123,19 @@ namespace Scorewright.Core
             Command = executable;
             Arguments = new List<string> {
                 "serve", map, "--control-port", ports[0].ToString(), "--audio-port", ports[1].ToString(),
-                "--tcp-port", TcpPort.ToString(), "--ring", Ring, "--token", Token, "--web-port", "0",
+                "--tcp-port", TcpPort.ToString(), "--ring", Ring, "--web-port", "0",
                 "--parent-pid", self.ToString(),
             };
             if (extra != null) Arguments.AddRange(extra);
             if (!Windows) MakeExecutable(executable);
-            Process = Process.Start(new ProcessStartInfo
+            var info = new ProcessStartInfo
             {
                 FileName = executable,
                 Arguments = string.Join(" ", Arguments.ConvertAll(Quote).ToArray()),
                 UseShellExecute = false, CreateNoWindow = true,
-            });
+            };
+            info.EnvironmentVariables[TokenVariable] = Token;
+            Process = Process.Start(info);
         }
 
         /// <summary>A build tool may drop the executable bit of files it copies (StreamingAssets).</summary>
@@ -164,11 +170,10 @@ namespace Scorewright.Core
             finally { p.Dispose(); }
         }
 
-        /// <summary>The command line, for messages (the token left out).</summary>
+        /// <summary>The command line, for messages (the token is not on it).</summary>
         public string Describe()
         {
-            string line = Command + " " + string.Join(" ", (Arguments ?? new List<string>()).ToArray());
-            return string.IsNullOrEmpty(Token) ? line : line.Replace(Token, "***");
+            return Command + " " + string.Join(" ", (Arguments ?? new List<string>()).ToArray());
         }
 
         public void Dispose() { Stop(); }

@@ -10,8 +10,8 @@
 //                                               to be killed and restarted: reconnects, reopens
 //                                               the new ring, plays again
 //   CoreTests.exe launch BUNDLE MAP             ServerLauncher starts the shipped server, plays,
-//                                               stops it; starts a second, prints "ready PID"
-//                                               and waits to be killed
+//                                               stops it; starts a second, prints "ready PID
+//                                               PORT" and waits to be killed
 //
 // Prints "ok ..." lines; any failure prints "FAIL ..." and exits 1.
 using System;
@@ -295,6 +295,9 @@ static class CoreTests
         int at = first.Arguments.IndexOf("--parent-pid");
         Check(at > 0 && first.Arguments[at + 1] == self.ToString() && first.Ring.StartsWith("unity-") && first.Token.Length == 32,
               "own ports, ring and token, and --parent-pid " + self);
+        Check(!first.Arguments.Contains("--token") && !first.Describe().Contains(first.Token)
+              && Environment.GetEnvironmentVariable(ServerLauncher.TokenVariable) == null,
+              "the token is in the server's environment only, not on its command line");
         int pid = first.Process.Id;
         session.Dispose();
         first.Stop();
@@ -303,7 +306,7 @@ static class CoreTests
         second.Start(exe, map);
         var session2 = Connect(second, 30);
         Check(session2.Status != null, "second server up");
-        Console.WriteLine("ready " + second.Process.Id);
+        Console.WriteLine("ready " + second.Process.Id + " " + second.TcpPort);
         Console.Out.Flush();
         Thread.Sleep(120000);      // the test kills this process; the server must then stop by itself
     }
