@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scorewright.transport import free_port  # noqa: E402
+from scorewright.transport import free_ports  # noqa: E402
 from tests.bundle_helpers import CLEAN_ENV, executable, listen, wait_listening  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def build(out: Path) -> float:
 
 def first_audio(bundle: Path) -> tuple[float, float]:
     """(seconds to listening, seconds to the first audio message) from starting the process."""
-    ports = [free_port() for _ in range(3)]
+    ports = free_ports(3)
     args = [str(executable(bundle)), "--log-level", "warning", "serve", "demo", "--control-port",
             str(ports[0]), "--audio-port", str(ports[1]), "--tcp-port", str(ports[2]), "--web-port", "0",
             "--ring", f"bench-{uuid.uuid4().hex[:8]}"]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from scorewright.client import wait_for_server
-from scorewright.transport import free_port
+from scorewright.transport import free_ports
 
 MAPS = Path(__file__).resolve().parents[1] / "middleware" / "scorewright" / "state_maps"
 
@@ -47,7 +47,7 @@ def main() -> None:
 
 
 def measure(messages: int, lookahead: int, loaded: bool) -> dict:
-    control, audio = free_port(), free_port()
+    control, audio = free_ports(2)
     proc = subprocess.Popen([sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve",
                              str(MAPS / "demo.yaml"), "--control-port", str(control),
                              "--audio-port", str(audio), "--tcp-port", "0", "--web-port", "0",

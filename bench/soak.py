@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from scorewright.client import AudioSubscriber, Client, RingReader, wait_for_server
-from scorewright.transport import free_port
+from scorewright.transport import free_ports
 
 MAPS = Path(__file__).resolve().parents[1] / "middleware" / "scorewright" / "state_maps"
 
@@ -121,7 +121,7 @@ def main() -> int:
     ap.add_argument("--map", default=str(MAPS / "demo.yaml"))
     ap.add_argument("--backend", choices=["synth", "mrt2"], default="synth")
     args = ap.parse_args()
-    control, audio = free_port(), free_port()
+    control, audio = free_ports(2)
     ring = f"soak-{uuid.uuid4().hex[:6]}"
     cmd = [sys.executable, "-m", "scorewright.cli", "--log-level", "error", "serve", args.map,
            "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0", "--web-port", "0",

@@ -18,7 +18,7 @@ import numpy as np
 
 from scorewright.audio import FRAME_SAMPLES
 from scorewright.client import AudioSubscriber, Client, RingReader, wait_for_server
-from scorewright.transport import free_port
+from scorewright.transport import free_ports
 
 from .speaker import Speaker
 
@@ -143,7 +143,7 @@ class MusicLink:
 
     # -- server -------------------------------------------------------------------------
     def _start_server(self, lookahead: int) -> str:
-        control, audio, web = free_port(), free_port(), free_port()
+        control, audio, web = free_ports(3)
         self.server = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "--log-level", "warning", "serve", str(MAP),
              "--control-port", str(control), "--audio-port", str(audio), "--tcp-port", "0",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from scorewright.client import wait_for_server
-from scorewright.transport import free_port
+from scorewright.transport import free_ports
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -35,7 +35,7 @@ def write_map(tmp_path):
 
 class ServeProcess:
     def __init__(self, map_path: str, extra: list[str] = (), env: dict[str, str] | None = None):
-        self.control, self.audio, self.tcp, self.web = free_port(), free_port(), free_port(), free_port()
+        self.control, self.audio, self.tcp, self.web = free_ports(4)
         self.ring = f"test-{uuid.uuid4().hex[:8]}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "scorewright.cli", "serve", str(map_path),

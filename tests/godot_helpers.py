@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scorewright.transport import free_ports
+
 ROOT = Path(__file__).resolve().parents[1]
 GODOT4 = ROOT / "scripts" / "godot4.sh"
 PROJECT = ROOT / "game_bindings" / "godot"
@@ -38,18 +40,6 @@ def import_project() -> None:
                        stdin=subprocess.DEVNULL)
     if r.returncode != 0:
         raise RuntimeError(f"godot --import failed ({r.returncode}):\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct TCP ports nothing listens on right now (127.0.0.1)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scorewright.transport import free_port
+from scorewright.transport import free_ports
 
 CHROMIUM_ARGS = ["--autoplay-policy=no-user-gesture-required", "--no-sandbox"]
 STUDIO_MAP = """version: 1
@@ -60,7 +60,7 @@ class Studio:
     """`scorewright studio MAP --no-browser` on free ports with its own ring."""
 
     def __init__(self, map_path: Path, extra: tuple[str, ...] = ()) -> None:
-        self.web, self.control, self.audio = free_port(), free_port(), free_port()
+        self.web, self.control, self.audio = free_ports(3)
         self.url = f"http://127.0.0.1:{self.web}/"
         self.map_path = map_path
         self.proc = subprocess.Popen(

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scorewright.transport import free_port
+from scorewright.transport import free_ports
 from scorewright.transport.shm import ring_path
 
 from .bundle_helpers import (
@@ -88,7 +88,7 @@ def test_bundle_serves_without_python_and_stops_with_its_parent(bundle, sid):
     token; 6 s of audible audio and beat/bar markers; the studio page; then the 'game' is
     SIGKILLed and the server stops cleanly (ring removed) within 3 s."""
     game = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    ports, ring = [free_port() for _ in range(4)], f"test-bundle-{uuid.uuid4().hex[:8]}"
+    ports, ring = free_ports(4), f"test-bundle-{uuid.uuid4().hex[:8]}"
     token = secrets.token_hex(8)
     server = subprocess.Popen(
         in_sid_root(bundle, "serve", GAME_MAP_NAME, "--control-port", str(ports[0]), "--audio-port",

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from scorewright.transport import free_ports
+
 from .bundle_helpers import (
     CLEAN_ENV,
     GAME_MAP_NAME,
@@ -34,7 +36,6 @@ from .godot_helpers import (
     GODOT4,
     PROJECT,
     FixedServer,
-    free_ports,
     godot_command,
     godot_version,
     import_project,

