@@ -133,19 +133,8 @@ class WebTransport(Transport):
             if self.token is not None and not hmac.compare_digest(given.encode(), self.token.encode()):
                 return _plain(HTTPStatus.FORBIDDEN, "add ?token=<the server's token> to the address\n")
             return await self._download(connection, path[len("/files/"):])
-        return self._file(STATIC, path.lstrip("/"))
-
-    def _file(self, root: Path, rel: str, download: bool = False) -> Response:
-        target = _inside(root, rel)
-        if target is None:
-            return _plain(HTTPStatus.NOT_FOUND, "not found\n")
-        kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        if target.suffix == ".js":
-            kind = "text/javascript"
-        headers = [("Content-Type", kind), ("Cache-Control", "no-cache")]
-        if download:
-            headers.append(("Content-Disposition", f'attachment; filename="{target.name}"'))
-        return Response(HTTPStatus.OK, "OK", Headers(headers), target.read_bytes())
+        target = _inside(STATIC, path.lstrip("/"))
+        return _plain(HTTPStatus.NOT_FOUND, "not found\n") if target is None else _file(target)
 
     async def _download(self, connection: ServerConnection, rel: str) -> Response:
         """A take or its WAV: read off the loop, at most DOWNLOADS_AT_ONCE held at a time (each
@@ -160,7 +149,7 @@ class WebTransport(Transport):
             return _plain(HTTPStatus.SERVICE_UNAVAILABLE, "other downloads are running; try again\n")
         await self._downloads.acquire()
         try:
-            response = await asyncio.to_thread(self._file, self.files, rel, True)
+            response = await asyncio.to_thread(_file, target, True)
         except BaseException:
             self._downloads.release()
             raise
@@ -258,6 +247,17 @@ class WebTransport(Transport):
     def stats(self) -> dict[str, Any]:
         return {"clients": len(self.peers), "refused": self.refused, "disconnected": self.disconnected,
                 "dropped_audio": sum(p.dropped_audio for p in self.peers), "url": self.url}
+
+
+def _file(target: Path, download: bool = False) -> Response:
+    """The file at `target` (found by _inside) as a response."""
+    kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    if target.suffix == ".js":
+        kind = "text/javascript"
+    headers = [("Content-Type", kind), ("Cache-Control", "no-cache")]
+    if download:
+        headers.append(("Content-Disposition", f'attachment; filename="{target.name}"'))
+    return Response(HTTPStatus.OK, "OK", Headers(headers), target.read_bytes())
 
 
 def _plain(status: HTTPStatus, text: str) -> Response:
