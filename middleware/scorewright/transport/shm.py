@@ -44,13 +44,17 @@ _FLAGS_U32 = 12
 _PID_U32 = 13
 
 
+def ring_folder() -> Path:
+    """Where rings live: /dev/shm on Linux; the temp dir elsewhere."""
+    return Path("/dev/shm") if sys.platform.startswith("linux") and Path("/dev/shm").is_dir() \
+        else Path(tempfile.gettempdir())
+
+
 def ring_path(session: str) -> Path:
     """/dev/shm/scorewright-<session> on Linux; a temp-dir file elsewhere."""
     if not session.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"bad ring session name {session!r}: use letters, digits, '-' and '_'")
-    base = Path("/dev/shm") if sys.platform.startswith("linux") and Path("/dev/shm").is_dir() \
-        else Path(tempfile.gettempdir())
-    return base / f"scorewright-{session}"
+    return ring_folder() / f"scorewright-{session}"
 
 
 class _Mapped:
@@ -138,7 +142,7 @@ def remove_stale_rings(folder: Path | None = None) -> list[Path]:
     (On Windows the engines stop the server with TerminateProcess, so the server never removes
     its ring in %TEMP% itself.) Returns the files removed."""
     removed = []
-    for path in sorted((folder or ring_path("x").parent).glob("scorewright-*")):
+    for path in sorted((folder or ring_folder()).glob("scorewright-*")):
         header = _header(path)
         if header is None or header[2] == 0 or not _stale(header[0]) or pid_alive(header[2]):
             continue
