@@ -36,16 +36,13 @@ def pid_alive(pid: int) -> bool:
         except OSError:                   # PermissionError: exists, owned by someone else
             return True
         return True
-    import ctypes
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    kernel32.OpenProcess.restype = ctypes.c_void_p
-    handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION | _SYNCHRONIZE, False, pid)
+    handle, err = _open_process(pid)
     if not handle:
-        return ctypes.get_last_error() == _ERROR_ACCESS_DENIED  # type: ignore[attr-defined]
+        return err == _ERROR_ACCESS_DENIED
     try:
         return _windows_alive(handle)
     finally:
-        kernel32.CloseHandle(ctypes.c_void_p(handle))
+        _close_process(handle)
 
 
 class ParentWatch:
@@ -82,8 +79,7 @@ class ParentWatch:
             os.close(self._pidfd)
             self._pidfd = None
         if self._handle:
-            import ctypes
-            ctypes.windll.kernel32.CloseHandle(self._handle)  # type: ignore[attr-defined]
+            _close_process(self._handle)
             self._handle = None
 
 
@@ -98,13 +94,24 @@ def _open_pidfd(pid: int) -> int | None:
 
 
 def _open_windows(pid: int):
-    import ctypes
-    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-    kernel32.OpenProcess.restype = ctypes.c_void_p
-    handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION | _SYNCHRONIZE, False, pid)
+    handle, _ = _open_process(pid)
     if not handle:
         raise ValueError(f"--parent-pid {pid}: no such process (or no right to query it)")
     return handle
+
+
+def _open_process(pid: int) -> tuple[int | None, int]:
+    """(a handle that can be waited on, or None; the Windows error code when None)."""
+    import ctypes
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32.OpenProcess.restype = ctypes.c_void_p
+    handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION | _SYNCHRONIZE, False, pid)
+    return handle, 0 if handle else ctypes.get_last_error()  # type: ignore[attr-defined]
+
+
+def _close_process(handle) -> None:
+    import ctypes
+    ctypes.windll.kernel32.CloseHandle(ctypes.c_void_p(handle))  # type: ignore[attr-defined]
 
 
 def _windows_alive(handle) -> bool:
