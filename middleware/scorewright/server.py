@@ -257,7 +257,11 @@ class Server:
         self.push(status_message(self.status(), reloaded=True))
 
     def _map_file_changed(self) -> None:
-        """Studio pages show an edit made anywhere (their own save, or another editor)."""
+        """Studio pages show an edit made anywhere (their own save, or another editor); with
+        none open, the text is neither read nor checked a second time (the reload loads it)."""
+        web = self.transport("web")
+        if web is None or web.clients() == 0:
+            return
         try:
             text = self.studio.map_text()
         except Exception as e:     # deleted, or replaced by something that is not a map file
