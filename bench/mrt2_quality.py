@@ -5,7 +5,8 @@ shapes (no audio judged: with real weights, audio quality stays unverified).
 
 A float32 model (plain nn.Linear) streams `frames` frames under one conditioning with guidance (the
 engine's sampling settings), drawing its own Gumbel noise. Each variant (bf16 + prepacked linears,
-as the backend runs on CPUs with native bf16; bf16 + int8 temporal/depth linears, the opt-in) is
+as the backend runs on CPUs with native bf16; bf16 + int8 or int4 temporal/depth linears, the
+opt-ins) is
 then teacher-forced on the same history and given the same noise, and per frame and RVQ level:
 
 - logit error: |variant - fp32| over the guided logits (max, and mean), also relative to max |logit|;
@@ -70,7 +71,8 @@ def main() -> None:
         history.append(free.step(ids, params))
         noises.append(free.noise.clone())
     variants = {"fp32 (reference, replayed)": lambda m: m}
-    for name, quant in (("bf16 + prepacked", "off"), ("bf16 + int8 temporal/depth + prepacked", "int8")):
+    for name, quant in (("bf16 + prepacked", "off"), ("bf16 + int8 temporal/depth + prepacked", "int8"),
+                        (f"bf16 + int4 (groups of {linears.INT4_GROUP}) temporal/depth + prepacked", "int4")):
         def make(m, quant=quant):
             m = copy.deepcopy(m).to(torch.bfloat16)
             linears.prepare(m, batch=3, quant=quant)

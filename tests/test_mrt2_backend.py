@@ -237,3 +237,19 @@ def test_models_download_fetches_the_official_files_into_the_layout(tmp_path, mo
     listing.remove("resources/musiccoca/spm.model")
     monkeypatch.setenv("SCOREWRIGHT_MODELS", str(tmp_path / "again"))
     assert main(["models", "download", "small"]) == 2                 # the hub lacks a file we need
+
+
+def test_a_failing_compile_leaves_the_eager_step(models_root, monkeypatch, caplog):
+    """SCOREWRIGHT_MRT2_COMPILE=1 on a machine where inductor cannot build (no C++ compiler): the
+    backend warns, says why, and plays the eager step, the same frames as without compiling."""
+    def no_compiler(fn, **kw):
+        def call(*args, **kwargs):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+        return call
+    want = MRT2Backend(size="small", models_root=models_root, style_model=HashStyle(), seed=3)
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    with caplog.at_level(logging.INFO):
+        b = MRT2Backend(size="small", models_root=models_root, style_model=HashStyle(), seed=3, compile=True)
+    assert "torch.compile failed, running the eager step instead: InvalidCxxCompiler: No working C++ " \
+           "compiler found" in caplog.text and "more detail" not in caplog.text
+    assert np.array_equal(b.generate(cond(b, **ENGINE), 3), want.generate(cond(want, **ENGINE), 3))

@@ -7,11 +7,12 @@ import os
 
 def create(seed: int = 0):
     """The registry's factory: MRT2 of size $SCOREWRIGHT_MRT2_SIZE (small|base, default small)
-    from the models folder; $SCOREWRIGHT_MRT2_COMPILE=1 turns on torch.compile;
+    from the models folder; $SCOREWRIGHT_MRT2_COMPILE=1 turns on torch.compile (opt-in);
     $SCOREWRIGHT_MRT2_ONSETS=mask|unmask (default mask) picks how notes go in;
     $SCOREWRIGHT_MRT2_PREFILL=silence starts streams after the official silence prefill;
     $SCOREWRIGHT_MRT2_DTYPE=fp32|bf16|fp16 overrides the precision (default: bf16 where native);
-    $SCOREWRIGHT_MRT2_QUANT=int8 makes the temporal and depth linears weight-only int8 (opt-in);
+    $SCOREWRIGHT_MRT2_QUANT=int8|int4 makes the temporal and depth linears weight-only int8 or
+    4-bit (opt-in; int4 on the CPU only);
     $SCOREWRIGHT_MRT2_PACK=0 turns off the prepacked CPU linears and convolutions."""
     from ..base import BackendNotInstalled, BackendUnavailable
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
@@ -53,9 +54,10 @@ class MRT2Backend(Backend):
         default: sounding notes go in as "on, the model decides") or "unmask" (held and onset);
         `prefill_frames`: 0 (official default) starts streams from the start state, N >= 2 from
         N frames of silence (the official opt-in uses start.PREFILL_FRAMES), which needs
-        resources/spectrostream/encoder.safetensors; `quant` "int8": weight-only int8 temporal and
-        depth linears (opt-in); `pack`: oneDNN-prepacked linears and codec convolutions on CPU
-        (linears.py, packed_convs.py)."""
+        resources/spectrostream/encoder.safetensors; `quant` "int8" / "int4" (CPU): weight-only
+        int8 / 4-bit temporal and depth linears (opt-in); `pack`: oneDNN-prepacked linears and codec
+        convolutions on CPU (linears.py, packed_convs.py); `compile`: torch.compile the step, per
+        layer on the CPU (compiled here, at start; a failure leaves the eager step), whole on CUDA."""
         if onsets not in tokens.ONSET_MODES:
             raise ValueError(f"onsets must be one of {', '.join(tokens.ONSET_MODES)}, got {onsets!r}")
         if prefill_frames == 1 or prefill_frames < 0:
@@ -73,8 +75,7 @@ class MRT2Backend(Backend):
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
         self.model = load_depthformer(ckpt, dtype=dt, device=self.device)
         g = len(sampler_branches) if guidance else 1
-        # a compiled step packs its own linears (inductor rejects ones packed before it)
-        for done in linears.prepare(self.model, batch=g, quant=quant, pack=pack and not compile):
+        for done in linears.prepare(self.model, batch=g, quant=quant, pack=pack):
             log.info("mrt2: %s", done)
         codec_dt = devices.codec_dtype(self.device, dt)
         self.decoder = load_spectrostream(ckpt, device=self.device, dtype=codec_dt)
@@ -91,10 +92,28 @@ class MRT2Backend(Backend):
         self._start = start.StartKey.of(Conditioning(style=np.zeros(0), **self.generation_defaults))
         self._starts: dict[start.StartKey, tuple[dict, dict]] = {}
         self.reset(seed)
-        if self.device.type == "cuda":  # capture the CUDA graphs now, not on the first played frame
-            warm = Conditioning(style=np.zeros(self.style_dim, np.float32), **self.generation_defaults)
+        if self.device.type == "cuda" or compile:   # capture / compile now, not on the first played frame
+            self._warm_up(seed, compile)
+
+    def _warm_up(self, seed: int, compile: bool) -> None:
+        """Two frames from the start state, then back to it: captures the CUDA graphs and compiles
+        the step. A compile that fails (no C++ compiler for inductor, an unsupported platform)
+        leaves the eager step, with a warning: compiling only makes frames faster."""
+        if compile:
+            log.info("mrt2: compiling the frame step (PyTorch caches the result for later starts)")
+        t0 = time.perf_counter()
+        warm = Conditioning(style=np.zeros(self.style_dim, np.float32), **self.generation_defaults)
+        try:
             self.generate(warm, 2)
-            self.reset(seed)
+        except Exception as e:      # noqa: BLE001 - any compiler failure; eager still works
+            if not compile:
+                raise
+            log.warning("mrt2: torch.compile failed, running the eager step instead: %s",
+                        str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+            self.sampler = Sampler(self.model, guidance=self.guidance, seed=seed,
+                                   cuda_graph=self.device.type == "cuda", compile=False)
+        self.reset(seed)
+        log.info("mrt2: ready in %.1f s (warm-up)", time.perf_counter() - t0)
 
     # -- style space (MusicCoCa), as the official runtime uses it --
 

@@ -48,8 +48,16 @@ class Attention(nn.Module):
         """[B, T, H*hd] -> [B, H, T, hd]."""
         return x.unflatten(-1, (self.h, self.hd)).transpose(1, 2)
 
-    def keys_values(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.split(self.k(source)), self.split(self.v(source))
+    def project(self, h: torch.Tensor, source: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """Queries from h, keys and values from `source` (h itself when None), each [B, H, T, hd].
+        One matmul for all three (self-attention) or for keys and values (cross-attention) where
+        linears.fuse_projections built `qkv` / `kv`."""
+        qkv, kv = getattr(self, "qkv", None), getattr(self, "kv", None)
+        if source is None and qkv is not None:
+            return tuple(map(self.split, qkv(h).chunk(3, dim=-1)))
+        src = h if source is None else source
+        k, v = kv(src).chunk(2, dim=-1) if kv is not None else (self.k(src), self.v(src))
+        return self.split(self.q(h)), self.split(k), self.split(v)
 
     def query_scale(self) -> torch.Tensor:
         """The learned per-dimension query scale, float32 [hd]."""
@@ -62,20 +70,23 @@ class Attention(nn.Module):
             return None
         return (self.sink_k.float() / q_scale).transpose(0, 1), self.sink_v.float().transpose(0, 1)
 
-    def stream(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch.Tensor,
-               q_scale: torch.Tensor) -> torch.Tensor:
-        """One step's queries x [B, 1, D] against a cache k, v [B, H, S, hd] that holds the sinks
-        (see `sink_entries`) in slots that `visible` (bool, broadcastable to [B, H, 1, S]) always
-        shows; `q_scale` = query_scale() in the cache's dtype. One fused attention call, softmax
-        in the cache's dtype (float32 on CPU), no copy of the cache."""
-        q = self.split(self.q(x)).to(k.dtype) * q_scale
-        o = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=1.0)
-        return self.out(o.transpose(1, 2).flatten(-2).to(x.dtype))
+    def merge(self, o: torch.Tensor) -> torch.Tensor:
+        """[B, H, T, hd] heads -> the output projection's [B, T, D]."""
+        return self.out(o.transpose(1, 2).flatten(-2))
 
-    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+    def stream(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, visible: torch.Tensor,
+               q_scale: torch.Tensor) -> torch.Tensor:
+        """One step's queries q [B, H, 1, hd] against a cache k, v [B, H, S, hd] that holds the
+        sinks (see `sink_entries`) in slots that `visible` (an additive mask in the cache's dtype,
+        0 where a key is seen and -inf elsewhere, broadcastable to [B, H, 1, S]) always shows;
+        `q_scale` = query_scale() in the cache's dtype. One fused attention call, softmax in the
+        cache's dtype (float32 on CPU), no copy of the cache. Returns [B, H, 1, hd] in the cache's
+        dtype."""
+        return F.scaled_dot_product_attention(q.to(k.dtype) * q_scale, k, v, attn_mask=visible, scale=1.0)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                visible: torch.Tensor) -> torch.Tensor:
-        """x [B, Tq, D]; k, v [B, H, Tk, hd]; visible bool broadcastable to [B, H, Tq, Tk]."""
-        q = self.split(self.q(x))
+        """q [B, H, Tq, hd]; k, v [B, H, Tk, hd]; visible bool broadcastable to [B, H, Tq, Tk]."""
         logits = (q * self.query_scale().to(q.dtype)) @ k.transpose(-1, -2)
         logits = logits.float().masked_fill(~visible, NEG_INF)
         if self.sink_k is not None:
@@ -83,8 +94,7 @@ class Attention(nn.Module):
             logits = torch.cat([sink_logits, logits], dim=-1)
             sink_v = self.sink_v.to(v.dtype).permute(1, 0, 2).expand(v.shape[0], -1, -1, -1)
             v = torch.cat([sink_v, v], dim=2)
-        weights = torch.softmax(logits, dim=-1).to(v.dtype)
-        return self.out((weights @ v).transpose(1, 2).flatten(-2))
+        return torch.softmax(logits, dim=-1).to(v.dtype) @ v
 
 
 class AttentionBlock(nn.Module):
@@ -96,20 +106,22 @@ class AttentionBlock(nn.Module):
         self.attn = Attention(d_model, d_source, num_heads, head_dim, num_sinks)
         self.post_norm = RMSNorm(d_model)
 
-    def forward(self, x, k, v, visible):
-        return x + self.post_norm(self.attn.attend(self.pre_norm(x), k, v, visible))
-
-    def stream(self, x, k, v, visible, q_scale):
-        """The streaming step's form of forward (see Attention.stream)."""
-        return x + self.post_norm(self.attn.stream(self.pre_norm(x), k, v, visible, q_scale))
-
-    def keys_values(self, source: torch.Tensor | None, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys/values from `source` (cross-attention) or, when None, from the normalised `x`."""
-        return self.attn.keys_values(self.pre_norm(x) if source is None else source)
-
     def over(self, x: torch.Tensor, source: torch.Tensor | None, visible: torch.Tensor) -> torch.Tensor:
         """The whole sequence at once (teacher forcing): attend to `source`, or to `x` itself."""
-        return self(x, *self.keys_values(source, x), visible)
+        q, k, v = self.attn.project(self.pre_norm(x), source)
+        return x + self.post_norm(self.attn.merge(self.attn.attend(q, k, v, visible)))
+
+    def step(self, x: torch.Tensor, source: torch.Tensor | None, k_cache: torch.Tensor,
+             v_cache: torch.Tensor, slot: torch.Tensor, visible: torch.Tensor,
+             q_scale: torch.Tensor) -> torch.Tensor:
+        """One streaming step of x [B, 1, D]: this step's key and value go into the caches
+        [B, H, S, hd] at `slot` (a 1-element index tensor), then the query attends over the
+        caches (see Attention.stream)."""
+        q, k, v = self.attn.project(self.pre_norm(x), source)
+        k_cache.index_copy_(2, slot, k.to(k_cache.dtype))
+        v_cache.index_copy_(2, slot, v.to(v_cache.dtype))
+        o = self.attn.stream(q, k_cache, v_cache, visible, q_scale)
+        return x + self.post_norm(self.attn.merge(o.to(x.dtype)))
 
 
 class FeedForward(nn.Module):

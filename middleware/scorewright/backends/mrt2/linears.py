@@ -1,10 +1,16 @@
-"""Faster linears for the streaming step on CPU, swapped into a loaded model in place.
+"""Faster linears for the streaming step, swapped into a loaded model in place.
 
+- `fuse_projections` (every device): one linear for a self-attention's queries, keys and values,
+  and one for a cross-attention's keys and values (the weights stacked; the same products, in one
+  matmul instead of three or two).
 - `PackedLinear`: the weight reordered once by oneDNN for the batch the sampler runs (3 guidance
   branches), as inductor does when it freezes a model; the first FFN layer's tanh-GELU fused in.
   Same arithmetic as F.linear (float32 accumulation), so the same rounding bound.
 - `Int8Linear` (opt-in, `quant="int8"`): weight-only int8 with one symmetric scale per output
   channel, torch._weight_int8pack_mm; activations stay in the model's dtype.
+- `Int4Linear` (opt-in, `quant="int4"`, CPU): weight-only 4-bit, one scale and offset per 64 inputs
+  of each output (the group-wise affine format of PyTorch's CPU kernel
+  torch._weight_int4pack_mm_for_cpu); a quarter of the bytes of bf16.
 
 The model stays usable as before (teacher-forced `forward` included): every replacement computes
 what the nn.Linear it replaces computed, up to its stated rounding.
@@ -18,7 +24,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-QUANT_MODES = ("off", "int8")
+QUANT_MODES = ("off", "int8", "int4")
+INT4_GROUP = 32
+
+
+@torch.library.custom_op("scorewright::packed_linear", mutates_args=())
+def packed_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None, attr: str,
+                  algorithm: str) -> torch.Tensor:
+    """The prepacked oneDNN linear as one opaque operation for torch.compile (inductor lowers
+    mkldnn._linear_pointwise only for weights it packed itself, and fails on ours)."""
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, attr, [], algorithm)
+
+
+@packed_linear.register_fake
+def _(x, packed, bias, attr, algorithm):
+    return x.new_empty(*x.shape[:-1], packed.shape[0])
 
 
 @functools.cache
@@ -46,6 +66,8 @@ class PackedLinear(nn.Module):
         self.attr, self.algorithm = ("gelu", "tanh") if gelu else ("none", "")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return packed_linear(x, self.packed, self.bias, self.attr, self.algorithm)
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, self.attr, [], self.algorithm)
 
 
@@ -76,6 +98,42 @@ class Int8Linear(nn.Module):
         return y + self.bias if self.bias is not None else y
 
 
+class Int4Linear(nn.Module):
+    """Weight-only 4-bit, group-wise affine: for each output n and group j of `group` inputs,
+    W ~ (q - 8) * scale + offset, q in 0..15, scale = (max - min) / 15 and offset = min + 8 scale
+    over the group, so each weight is off by at most scale / 2 (plus the rounding of scale and
+    offset to the model's dtype). CPU only (torch._weight_int4pack_mm_for_cpu)."""
+
+    def __init__(self, linear: nn.Linear, group: int = INT4_GROUP):
+        super().__init__()
+        self.in_features, self.out_features, self.group = linear.in_features, linear.out_features, group
+        if self.in_features % group:
+            raise ValueError(f"int4 needs in_features ({self.in_features}) divisible by {group}")
+        w, dtype = linear.weight.detach().float(), linear.weight.dtype
+        groups = w.view(self.out_features, -1, group)
+        low, high = groups.amin(-1), groups.amax(-1)
+        scale = ((high - low) / 15).clamp(min=torch.finfo(torch.float32).tiny)
+        q = torch.round((groups - low[..., None]) / scale[..., None]).clamp(0, 15).to(torch.int32)
+        self.register_buffer("packed", torch._convert_weight_to_int4pack_for_cpu(
+            q.view(self.out_features, -1), 1), persistent=False)
+        # [in / group, out, 2] (scale, offset), as the kernel reads them
+        params = torch.stack([scale, low + 8 * scale], dim=-1).transpose(0, 1).contiguous().to(dtype)
+        self.register_buffer("scale_offset", params, persistent=False)
+        bias = linear.bias.detach().clone() if linear.bias is not None else None
+        self.register_buffer("bias", bias, persistent=False)
+
+    def dequantized(self) -> torch.Tensor:
+        """The weight this layer multiplies by (float32, [out, in])."""
+        eye = torch.eye(self.in_features, dtype=self.scale_offset.dtype)
+        return torch._weight_int4pack_mm_for_cpu(eye, self.packed, self.group, self.scale_offset).float().T
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch._weight_int4pack_mm_for_cpu(x.reshape(-1, self.in_features).contiguous(), self.packed,
+                                              self.group, self.scale_offset)
+        y = y.view(*x.shape[:-1], self.out_features)
+        return y + self.bias if self.bias is not None else y
+
+
 def _replace_linears(module: nn.Module, make) -> None:
     """Every nn.Linear under `module` -> make(linear, parent, name)."""
     for parent in list(module.modules()):
@@ -87,19 +145,24 @@ def _replace_linears(module: nn.Module, make) -> None:
 @torch.no_grad()
 def prepare(model: nn.Module, batch: int, quant: str = "off", pack: bool = True) -> list[str]:
     """Swap the depthformer's linears for the CPU kernels in place (`batch`: rows per step, the
-    guidance branches). quant="int8" makes the temporal and depth decoders' linears weight-only
-    int8; the encoder, adapter and logits heads stay in the model's dtype. `pack` (CPU only): every
+    guidance branches). Fuses the attention projections first (fuse_projections). quant="int8"
+    or "int4" (CPU only) makes the temporal and depth decoders' linears weight-only int8 / 4-bit;
+    the encoder, adapter and logits heads stay in the model's dtype. `pack` (CPU only): every
     other linear prepacked by oneDNN (2-3x faster than F.linear for a 3-row batch). Also builds
     `model.level_heads`, one packed logits head per RVQ level. Returns what was done, for the log."""
     if quant not in QUANT_MODES:
         raise ValueError(f"quant must be one of {', '.join(QUANT_MODES)}, got {quant!r}")
-    dtype = next(model.parameters()).dtype
-    done = []
-    if quant == "int8":
+    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
+    if quant == "int4" and device.type != "cpu":
+        raise ValueError(f"quant int4 runs on the CPU only (PyTorch's 4-bit kernel), not on {device}")
+    fuse_projections(model)
+    done = ["fused attention projections"]
+    if quant != "off":
+        kind = {"int8": Int8Linear, "int4": Int4Linear}[quant]
         for stack in (model.temporal, model.depth):
-            _replace_linears(stack, lambda lin, parent, name: Int8Linear(lin))
-        done.append("int8 temporal and depth linears")
-    if not pack or next(model.parameters()).device.type != "cpu" or not packing_works(dtype):
+            _replace_linears(stack, lambda lin, parent, name: kind(lin))
+        done.append(f"{quant} temporal and depth linears")
+    if not pack or device.type != "cpu" or not packing_works(dtype):
         return done
 
     def packed(lin: nn.Linear, parent: nn.Module, name: str) -> nn.Module:
@@ -115,6 +178,30 @@ def prepare(model: nn.Module, batch: int, quant: str = "off", pack: bool = True)
     _replace_linears(model, packed)
     done.append(f"oneDNN-prepacked {str(dtype).removeprefix('torch.')} linears")
     return done
+
+
+@torch.no_grad()
+def fuse_projections(model: nn.Module) -> None:
+    """Stack the projections that read the same input: q, k, v of every self-attention into `qkv`,
+    k, v of every cross-attention into `kv` (Attention.project uses them where they exist)."""
+    for layer in [*model.temporal, *model.depth]:
+        _fuse(layer.self_attn.attn, ("q", "k", "v"), "qkv")
+        if layer.cross_attn is not None:
+            _fuse(layer.cross_attn.attn, ("k", "v"), "kv")
+
+
+def _fuse(attn: nn.Module, names: tuple[str, ...], fused: str) -> None:
+    parts = [getattr(attn, name) for name in names]
+    if any(type(p) is not nn.Linear or p.bias is not None for p in parts):
+        raise TypeError(f"fuse_projections expects bias-free nn.Linear {names}, got "
+                        f"{[type(p).__name__ for p in parts]}")
+    w = parts[0].weight
+    out = sum(p.out_features for p in parts)
+    lin = nn.Linear(w.shape[1], out, bias=False, dtype=w.dtype, device=w.device)
+    lin.weight.data = torch.cat([p.weight for p in parts])
+    for name in names:
+        delattr(attn, name)
+    setattr(attn, fused, lin)
 
 
 def _slice(w: torch.Tensor, b: torch.Tensor, start: int, n: int) -> nn.Linear:

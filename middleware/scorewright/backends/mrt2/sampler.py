@@ -11,13 +11,16 @@ logits + temperature * Gumbel noise, and the token sampled feeds every branch.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from .config import MASK_ID
 from .cuda_graph import capture
 from .depthformer import Depthformer
+from .layers import Layer
 
 NEG = -1e9
 BRANCHES = ("full", "style_masked", "notes_masked")
@@ -31,6 +34,25 @@ class SamplingParams:
     top_k: int = 100
     cfg_style: float = 3.0
     cfg_notes: float = 5.0
+
+
+def temporal_layer_step(layer: Layer, x: torch.Tensor, src: torch.Tensor, self_k: torch.Tensor,
+                        self_v: torch.Tensor, cross_k: torch.Tensor, cross_v: torch.Tensor,
+                        slot: torch.Tensor, visible: torch.Tensor, q_self: torch.Tensor,
+                        q_cross: torch.Tensor) -> torch.Tensor:
+    """One temporal layer's streaming step (self-attention over its ring cache, cross-attention
+    to the encoder's ring cache, feed-forward)."""
+    x = layer.self_attn.step(x, None, self_k, self_v, slot, visible, q_self)
+    x = layer.cross_attn.step(x, src, cross_k, cross_v, slot, visible, q_cross)
+    return layer.ffn(x)
+
+
+def depth_level_step(depth: nn.ModuleList, h: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     slot: torch.Tensor, visible: torch.Tensor, q_scales: list[torch.Tensor]) -> torch.Tensor:
+    """The depth decoder's layers for one RVQ level (caches [layers, B, H, levels, hd])."""
+    for i, layer in enumerate(depth):
+        h = layer.ffn(layer.self_attn.step(h, None, k[i], v[i], slot, visible, q_scales[i]))
+    return h
 
 
 class Sampler:
@@ -63,7 +85,10 @@ class Sampler:
         q = self.cfg.rvq_levels
         dcache = (d.num_layers, gb, d.num_heads, q, d.head_dim)
         self.depth_k, self.depth_v = torch.zeros(dcache, **kw), torch.zeros(dcache, **kw)
-        self.depth_visible = [(torch.arange(q, device=self.device) <= i)[None] for i in range(q)]  # [1, q]
+        # level i sees levels 0..i: additive masks [1, q] (see _temporal_step)
+        self.depth_visible = [torch.where(torch.arange(q, device=self.device) <= i, 0.0, float("-inf"))[None]
+                              .to(kw["dtype"]) for i in range(q)]
+        self._levels = [torch.tensor([i], device=self.device) for i in range(q)]   # cache slots
         self._q_scales = self._read_attention_constants(sinks, kw["dtype"])
         # per-step inputs and outputs (static buffers so a captured graph can read/write them)
         self.cond = torch.full((gb, self.cfg.cond_width), MASK_ID, dtype=torch.long, device=self.device)
@@ -76,12 +101,17 @@ class Sampler:
         self.generator.manual_seed(seed)
         self._graph: torch.cuda.CUDAGraph | None = None
         self._use_graph = cuda_graph and self.device.type == "cuda"
-        # a graph or a compiled step reads top-k from a tensor (sort, then gather); an eager one
-        # takes it as a number (topk: no full sort of each level's logits)
-        self._k: int | None = None if self._use_graph or compile else 40
-        # torch.compile fuses the many small element-wise kernels of a one-token step
-        step = self._step_inplace
-        self._sample_step = torch.compile(step, dynamic=False) if compile else step
+        # torch.compile fuses the many small element-wise kernels of a one-token step: on the CPU
+        # per layer (one graph serves all temporal layers, another every depth level: compiles in
+        # seconds; sampling stays eager), elsewhere the whole step (for the CUDA graph)
+        whole = compile and self.device.type != "cpu"
+        regional = functools.partial(torch.compile, dynamic=False, fullgraph=True) if compile and not whole \
+            else (lambda fn: fn)
+        self._temporal_layer, self._depth_level = regional(temporal_layer_step), regional(depth_level_step)
+        self._sample_step = torch.compile(self._step_inplace, dynamic=False) if whole else self._step_inplace
+        # a graph or a whole compiled step reads top-k from a tensor (sort, then gather); an eager
+        # sampling step takes it as a number (topk: no full sort of each level's logits)
+        self._k: int | None = None if self._use_graph or whole else 40
 
     def _read_attention_constants(self, sinks: int, dtype: torch.dtype) -> dict[str, list[torch.Tensor]]:
         """Each attention's query scale (in the cache dtype), and the sinks written into their
@@ -176,20 +206,18 @@ class Sampler:
         self.state["prev"].copy_(ids.repeat(self.g, 1))
 
     def _temporal_step(self) -> torch.Tensor:
-        m, s = self.model, self.state
+        m, s, kv = self.model, self.state, self._kv
         slot = s["step"] % self.window
         s["valid"].index_fill_(1, slot, True)
-        visible = self._visible[:, None, None, :]
+        slot = slot + self.cfg.num_sinks   # the same slot in the caches, which start with the sinks
+        # as an additive mask: the fused attention runs faster with one than with a bool mask
+        visible = torch.where(self._visible, 0.0, float("-inf")).to(kv["self_k"].dtype)[:, None, None, :]
         src = m.encoder(self.cond)[:, None]
         x = m.temporal_input(s["prev"])[:, None]
         for i, layer in enumerate(m.temporal):
-            for blk, kind, source in ((layer.self_attn, "self", None), (layer.cross_attn, "cross", src)):
-                k, v = blk.keys_values(source, x)
-                kc, vc = self._kv[f"{kind}_k"], self._kv[f"{kind}_v"]
-                s[f"{kind}_k"][i].index_copy_(2, slot, k.to(kc.dtype))
-                s[f"{kind}_v"][i].index_copy_(2, slot, v.to(vc.dtype))
-                x = blk.stream(x, kc[i], vc[i], visible, self._q_scales[kind][i])
-            x = layer.ffn(x)
+            x = self._temporal_layer(layer, x, src, kv["self_k"][i], kv["self_v"][i], kv["cross_k"][i],
+                                     kv["cross_v"][i], slot, visible, self._q_scales["self"][i],
+                                     self._q_scales["cross"][i])
         s["step"].add_(1)
         return x
 
@@ -198,13 +226,8 @@ class Sampler:
         h = m.adapter(self._temporal_step())
         all_logits, ids = [], []
         for level in range(self.cfg.rvq_levels):
-            for i, layer in enumerate(m.depth):
-                blk = layer.self_attn
-                k, v = blk.keys_values(None, h)
-                self.depth_k[i][:, :, level: level + 1] = k
-                self.depth_v[i][:, :, level: level + 1] = v
-                h = layer.ffn(blk.stream(h, self.depth_k[i], self.depth_v[i], self.depth_visible[level],
-                                         self._q_scales["depth"][i]))
+            h = self._depth_level(m.depth, h, self.depth_k, self.depth_v, self._levels[level],
+                                  self.depth_visible[level], self._q_scales["depth"])
             logits = m.level_logits(h[:, 0], level)
             if forced is not None:
                 all_logits.append(logits)
