@@ -112,9 +112,10 @@ def _register_packed_ops() -> None:
 
 
 def frame_flops(run_frame: Callable[[], object]) -> int:
-    """FLOPs of one call of `run_frame` (matmuls and convolutions)."""
+    """FLOPs of one call of `run_frame` (matmuls and convolutions); compiled code runs eagerly for
+    the count (the counting mode does not see inside compiled graphs)."""
     _register_packed_ops()
     counter = FlopCounterMode(display=False)
-    with counter:
+    with torch.compiler.set_stance("force_eager"), counter:
         run_frame()
     return counter.get_total_flops()
