@@ -65,17 +65,22 @@ def int8_bound(x: torch.Tensor, lin: torch.nn.Linear, q: linears.Int8Linear) -> 
     return e + 4 * u * (a + e) + rounding_bound(1.0, w.shape[1], sides=1) * a
 
 
+def real_layer(d_in: int, d_out: int, dtype: torch.dtype, seed: int) -> tuple[torch.nn.Linear, torch.Tensor]:
+    """A random linear layer of a real MRT2 shape in `dtype`, and a 3-row input for it."""
+    lin = torch.nn.Linear(d_in, d_out)
+    W.randomise(lin, std=0.05, seed=seed)
+    x = torch.randn(3, 1, d_in, generator=torch.Generator().manual_seed(seed + 1))
+    return lin.to(dtype), x.to(dtype)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_int8_weights_stay_within_half_a_step_at_a_real_layer_shape(dtype):
     t = SMALL.temporal
-    lin = torch.nn.Linear(t.d_model, t.d_ff)           # the temporal feed-forward's first layer
-    W.randomise(lin, std=0.05, seed=1)
-    lin = lin.to(dtype)
+    lin, x = real_layer(t.d_model, t.d_ff, dtype, seed=1)    # the temporal feed-forward's first layer
     q = linears.Int8Linear(lin)
     w = q.q.double() * q.scale.double()[:, None]
     # w / s is computed in float32: off by up to 128 EPS32 steps near a tie
     assert ((w - lin.weight.double()).abs() <= q.scale.double()[:, None] * (0.5 + 128 * EPS32)).all()
-    x = torch.randn(3, 1, t.d_model, generator=torch.Generator().manual_seed(2)).to(dtype)
     with torch.no_grad():
         got = q(x).double()
         want = x.double() @ lin.weight.double().T + lin.bias.double()
@@ -104,13 +109,10 @@ def int4_reference(lin: torch.nn.Linear, q: linears.Int4Linear) -> tuple[torch.T
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_int4_weights_stay_within_half_a_step_at_a_real_layer_shape(dtype):
     d = SMALL.depth
-    lin = torch.nn.Linear(d.d_model, d.d_ff)           # the depth feed-forward's first layer
-    W.randomise(lin, std=0.05, seed=3)
-    lin = lin.to(dtype)
+    lin, x = real_layer(d.d_model, d.d_ff, dtype, seed=3)    # the depth feed-forward's first layer
     q = linears.Int4Linear(lin)
     ref, bound = int4_reference(lin, q)
     assert ((ref - lin.weight.double()).abs() <= bound).all()
-    x = torch.randn(3, 1, d.d_model, generator=torch.Generator().manual_seed(4)).to(dtype)
     with torch.no_grad():
         got = q(x).double()
         want = x.double() @ ref.T + lin.bias.double()
