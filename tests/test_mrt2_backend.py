@@ -239,17 +239,27 @@ def test_models_download_fetches_the_official_files_into_the_layout(tmp_path, mo
     assert main(["models", "download", "small"]) == 2                 # the hub lacks a file we need
 
 
-def test_a_failing_compile_leaves_the_eager_step(models_root, monkeypatch, caplog):
+@pytest.mark.parametrize("prefill", [0, 2])
+def test_a_failing_compile_leaves_the_eager_step(root_with_encoder, monkeypatch, caplog, prefill):
     """SCOREWRIGHT_MRT2_COMPILE=1 on a machine where inductor cannot build (no C++ compiler): the
-    backend warns, says why, and plays the eager step, the same frames as without compiling."""
+    backend warns, says why, and plays the eager step, the same frames as without compiling (also
+    when the silence prefill, which runs the step at start, is on)."""
     def no_compiler(fn, **kw):
         def call(*args, **kwargs):
             raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
         return call
-    want = MRT2Backend(size="small", models_root=models_root, style_model=HashStyle(), seed=3)
+    kw = dict(size="small", models_root=root_with_encoder, style_model=HashStyle(), seed=3,
+              prefill_frames=prefill)
+    want = MRT2Backend(**kw)
     monkeypatch.setattr(torch, "compile", no_compiler)
     with caplog.at_level(logging.INFO):
-        b = MRT2Backend(size="small", models_root=models_root, style_model=HashStyle(), seed=3, compile=True)
+        b = MRT2Backend(**kw, compile=True)
     assert "torch.compile failed, running the eager step instead: InvalidCxxCompiler: No working C++ " \
            "compiler found" in caplog.text and "more detail" not in caplog.text
     assert np.array_equal(b.generate(cond(b, **ENGINE), 3), want.generate(cond(want, **ENGINE), 3))
+
+
+def test_int4_off_the_cpu_is_refused_before_loading(models_root):
+    with pytest.raises(ValueError, match="quant int4 runs on the CPU only .* not on meta: use int8 or off"):
+        MRT2Backend(size="small", models_root=models_root, style_model=HashStyle(), device="meta",
+                    quant="int4")

@@ -126,7 +126,7 @@ def test_int4_weights_stay_within_half_a_step_at_a_real_layer_shape(dtype):
 
 @pytest.mark.parametrize("quant, kind", [("int8", linears.Int8Linear), ("int4", linears.Int4Linear)])
 def test_quant_replaces_only_the_temporal_and_depth_linears(quant, kind):
-    spec = TransformerSpec(2, 64, 128, 2, 32)        # int4 groups 64 inputs: widths in multiples of 64
+    spec = TransformerSpec(2, 64, 128, 2, 32)        # int4 groups 32 inputs: widths in multiples of 32
     model = W.random_depthformer(replace(CFG, encoder_dim=64, temporal=spec, depth=spec), std=0.2)
     linears.prepare(model, batch=3, quant=quant, pack=False)
     kinds = {type(m) for m in model.temporal.modules()} | {type(m) for m in model.depth.modules()}
@@ -134,6 +134,13 @@ def test_quant_replaces_only_the_temporal_and_depth_linears(quant, kind):
     assert type(model.to_logits) is torch.nn.Linear and not hasattr(model, "level_heads")
     with pytest.raises(ValueError, match="quant must be one of off, int8, int4, got 'int2'"):
         linears.prepare(model, batch=3, quant="int2")
+
+
+def test_a_model_is_prepared_once():
+    model = W.random_depthformer(CFG, std=0.2)
+    linears.prepare(model, batch=3, pack=False)
+    with pytest.raises(ValueError, match="this model was prepared already; prepare a freshly loaded one"):
+        linears.prepare(model, batch=3, pack=False)
 
 
 def test_int4_says_it_needs_the_cpu():

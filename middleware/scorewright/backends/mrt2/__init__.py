@@ -49,3 +49,5 @@ def create(seed: int = 0):
                            dtype=None if dtype == "auto" else dtype, quant=quant, pack=pack == "1")
     except (models.ModelsMissing, CheckpointError) as e:
         raise BackendUnavailable(str(e)) from e
+    except ValueError as e:                  # an option this machine cannot run (int4 off the CPU)
+        raise BackendUnavailable(f"{e} (SCOREWRIGHT_MRT2_* settings)") from e

@@ -71,6 +71,9 @@ class MRT2Backend(Backend):
             raise models.ModelsMissing(f"MRT2 checkpoint missing: {ckpt}. "
                                        f"Run `scorewright models download {size}`.")
         self.device = devices.pick_device(device)
+        if quant == "int4" and self.device.type != "cpu":
+            raise ValueError(f"quant int4 runs on the CPU only (PyTorch's 4-bit kernel), not on "
+                             f"{self.device}: use int8 or off there")
         dt = devices.model_dtype(self.device, dtype)
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
         self.model = load_depthformer(ckpt, dtype=dt, device=self.device)
@@ -91,29 +94,37 @@ class MRT2Backend(Backend):
         self.silence = self._silence_codes(models.encoder_path(base), ckpt) if prefill_frames else None
         self._start = start.StartKey.of(Conditioning(style=np.zeros(0), **self.generation_defaults))
         self._starts: dict[start.StartKey, tuple[dict, dict]] = {}
-        self.reset(seed)
-        if self.device.type == "cuda" or compile:   # capture / compile now, not on the first played frame
-            self._warm_up(seed, compile)
-
-    def _warm_up(self, seed: int, compile: bool) -> None:
-        """Two frames from the start state, then back to it: captures the CUDA graphs and compiles
-        the step. A compile that fails (no C++ compiler for inductor, an unsupported platform)
-        leaves the eager step, with a warning: compiling only makes frames faster."""
         if compile:
-            log.info("mrt2: compiling the frame step (PyTorch caches the result for later starts)")
+            self._compile(seed)
+        elif self.device.type == "cuda":   # capture the CUDA graphs now, not on the first played frame
+            self._warm_up(seed)
+        else:
+            self.reset(seed)
+
+    def _warm_up(self, seed: int) -> None:
+        """Two frames from the start state (compiling and capturing what they run), then back."""
+        self.reset(seed)
+        self.generate(Conditioning(style=np.zeros(self.style_dim, np.float32), **self.generation_defaults), 2)
+        self.reset(seed)
+
+    def _compile(self, seed: int) -> None:
+        """Compile the step now. A compile that fails (no C++ compiler for inductor, an unsupported
+        platform) leaves the eager step, with a warning that says why: compiling only makes frames
+        faster. Other failures show in the eager warm-up that follows."""
+        log.info("mrt2: compiling the frame step (PyTorch caches the result for later starts)")
         t0 = time.perf_counter()
-        warm = Conditioning(style=np.zeros(self.style_dim, np.float32), **self.generation_defaults)
         try:
-            self.generate(warm, 2)
-        except Exception as e:      # noqa: BLE001 - any compiler failure; eager still works
-            if not compile:
-                raise
+            self._warm_up(seed)
+        except Exception as e:      # noqa: BLE001 - any compiler failure; the eager step still works
+            text = str(e).strip()
             log.warning("mrt2: torch.compile failed, running the eager step instead: %s",
-                        str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+                        text.splitlines()[0] if text else type(e).__name__)
+            log.debug("mrt2: the compile failure in full", exc_info=True)
             self.sampler = Sampler(self.model, guidance=self.guidance, seed=seed,
                                    cuda_graph=self.device.type == "cuda", compile=False)
-        self.reset(seed)
-        log.info("mrt2: ready in %.1f s (warm-up)", time.perf_counter() - t0)
+            self._warm_up(seed)
+            return
+        log.info("mrt2: compiled in %.1f s", time.perf_counter() - t0)
 
     # -- style space (MusicCoCa), as the official runtime uses it --
 

@@ -30,6 +30,7 @@ class Attention(nn.Module):
     """Multi-head attention from `x` to `source` (itself for self-attention) with optional sinks.
 
     Sink logits use the unscaled query (as the official layers do); the softmax runs in float32.
+    Masks: `attend` (teacher forcing) takes a bool mask, `stream` an additive one (0 / -inf).
     """
 
     def __init__(self, d_model: int, d_source: int, num_heads: int, head_dim: int, num_sinks: int):

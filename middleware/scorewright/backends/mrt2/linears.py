@@ -8,7 +8,7 @@
   Same arithmetic as F.linear (float32 accumulation), so the same rounding bound.
 - `Int8Linear` (opt-in, `quant="int8"`): weight-only int8 with one symmetric scale per output
   channel, torch._weight_int8pack_mm; activations stay in the model's dtype.
-- `Int4Linear` (opt-in, `quant="int4"`, CPU): weight-only 4-bit, one scale and offset per 64 inputs
+- `Int4Linear` (opt-in, `quant="int4"`, CPU): weight-only 4-bit, one scale and offset per 32 inputs
   of each output (the group-wise affine format of PyTorch's CPU kernel
   torch._weight_int4pack_mm_for_cpu); a quarter of the bytes of bf16.
 
@@ -26,6 +26,7 @@ from torch import nn
 
 QUANT_MODES = ("off", "int8", "int4")
 INT4_GROUP = 32
+INT4_GROUPS = (32, 64, 128, 256)     # the group sizes PyTorch's 4-bit CPU kernel takes
 
 
 @torch.library.custom_op("scorewright::packed_linear", mutates_args=())
@@ -88,10 +89,6 @@ class Int8Linear(nn.Module):
         bias = linear.bias.detach().clone() if linear.bias is not None else None
         self.register_buffer("bias", bias, persistent=False)
 
-    def dequantized(self) -> torch.Tensor:
-        """The weight this layer multiplies by (float32)."""
-        return self.q.float() * self.scale.float()[:, None]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = torch._weight_int8pack_mm(x.reshape(-1, self.in_features).contiguous(), self.q, self.scale)
         y = y.view(*x.shape[:-1], self.out_features)
@@ -107,8 +104,11 @@ class Int4Linear(nn.Module):
     def __init__(self, linear: nn.Linear, group: int = INT4_GROUP):
         super().__init__()
         self.in_features, self.out_features, self.group = linear.in_features, linear.out_features, group
+        if group not in INT4_GROUPS:
+            raise ValueError(f"int4 groups must be one of {INT4_GROUPS}, got {group}")
         if self.in_features % group:
-            raise ValueError(f"int4 needs in_features ({self.in_features}) divisible by {group}")
+            raise ValueError(f"int4 needs layers whose inputs divide into groups of {group}; this one has "
+                             f"{self.in_features} ({linear}): use quant int8 or off for this model")
         w, dtype = linear.weight.detach().float(), linear.weight.dtype
         groups = w.view(self.out_features, -1, group)
         low, high = groups.amin(-1), groups.amax(-1)
@@ -122,12 +122,8 @@ class Int4Linear(nn.Module):
         bias = linear.bias.detach().clone() if linear.bias is not None else None
         self.register_buffer("bias", bias, persistent=False)
 
-    def dequantized(self) -> torch.Tensor:
-        """The weight this layer multiplies by (float32, [out, in])."""
-        eye = torch.eye(self.in_features, dtype=self.scale_offset.dtype)
-        return torch._weight_int4pack_mm_for_cpu(eye, self.packed, self.group, self.scale_offset).float().T
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the kernel reads the scales in x's dtype: the model's, as they were stored
         y = torch._weight_int4pack_mm_for_cpu(x.reshape(-1, self.in_features).contiguous(), self.packed,
                                               self.group, self.scale_offset)
         y = y.view(*x.shape[:-1], self.out_features)
@@ -152,6 +148,8 @@ def prepare(model: nn.Module, batch: int, quant: str = "off", pack: bool = True)
     `model.level_heads`, one packed logits head per RVQ level. Returns what was done, for the log."""
     if quant not in QUANT_MODES:
         raise ValueError(f"quant must be one of {', '.join(QUANT_MODES)}, got {quant!r}")
+    if hasattr(model, "level_heads") or hasattr(model.temporal[0].self_attn.attn, "qkv"):
+        raise ValueError("this model was prepared already; prepare a freshly loaded one")
     dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
     if quant == "int4" and device.type != "cpu":
         raise ValueError(f"quant int4 runs on the CPU only (PyTorch's 4-bit kernel), not on {device}")
@@ -197,8 +195,8 @@ def _fuse(attn: nn.Module, names: tuple[str, ...], fused: str) -> None:
                         f"{[type(p).__name__ for p in parts]}")
     w = parts[0].weight
     out = sum(p.out_features for p in parts)
-    lin = nn.Linear(w.shape[1], out, bias=False, dtype=w.dtype, device=w.device)
-    lin.weight.data = torch.cat([p.weight for p in parts])
+    lin = nn.Linear(w.shape[1], out, bias=False, device="meta")     # no throw-away initialisation
+    lin.weight = nn.Parameter(torch.cat([p.weight for p in parts]), requires_grad=False)
     for name in names:
         delattr(attn, name)
     setattr(attn, fused, lin)

@@ -11,7 +11,6 @@ logits + temperature * Gumbel noise, and the token sampled feeds every branch.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
@@ -102,12 +101,13 @@ class Sampler:
         self._graph: torch.cuda.CUDAGraph | None = None
         self._use_graph = cuda_graph and self.device.type == "cuda"
         # torch.compile fuses the many small element-wise kernels of a one-token step: on the CPU
-        # per layer (one graph serves all temporal layers, another every depth level: compiles in
-        # seconds; sampling stays eager), elsewhere the whole step (for the CUDA graph)
-        whole = compile and self.device.type != "cpu"
-        regional = functools.partial(torch.compile, dynamic=False, fullgraph=True) if compile and not whole \
-            else (lambda fn: fn)
-        self._temporal_layer, self._depth_level = regional(temporal_layer_step), regional(depth_level_step)
+        # per layer (one graph serves all temporal layers, another every depth level: about 20 s
+        # to compile; sampling stays eager), elsewhere the whole step (for the CUDA graph)
+        per_layer, whole = compile and self.device.type == "cpu", compile and self.device.type != "cpu"
+        self._temporal_layer, self._depth_level = temporal_layer_step, depth_level_step
+        if per_layer:
+            self._temporal_layer = torch.compile(temporal_layer_step, dynamic=False, fullgraph=True)
+            self._depth_level = torch.compile(depth_level_step, dynamic=False, fullgraph=True)
         self._sample_step = torch.compile(self._step_inplace, dynamic=False) if whole else self._step_inplace
         # a graph or a whole compiled step reads top-k from a tensor (sort, then gather); an eager
         # sampling step takes it as a number (topk: no full sort of each level's logits)
