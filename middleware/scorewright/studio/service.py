@@ -31,7 +31,7 @@ from ..recording import load_recording
 from ..statemap.inspect import describe_map
 from ..statemap.load import MapError, load_text
 from ..statemap.source import read_map_file
-from ..transport.base import Peer
+from ..transport.base import Peer, TokenBucket
 from .export import Exporter, render_command
 from .takes import TAKE, TakeRecorder, Takes
 
@@ -43,22 +43,6 @@ MAX_PROBLEMS = 200                   # problems listed in a reply (and a line sa
 MAX_REPLAY_PROMPTS = 32              # prompts a replayed take may hold (each is embedded first)
 STUDIO_RATE, STUDIO_BURST = 2.0, 10  # studio requests per page: a second sustained, at once
 TEXT_COST_BYTES = 16 * 1024          # a validate/save costs one more request per this much text
-
-
-class _Bucket:
-    """A token bucket: `rate` a second sustained, `burst` at once."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst, self.tokens, self.at = rate, burst, float(burst), time.monotonic()
-
-    def take(self, n: float) -> bool:
-        now = time.monotonic()
-        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= n:
-            self.tokens -= n
-            return True
-        return False
 
 
 def shipped(path: Path) -> str | None:
@@ -84,7 +68,7 @@ class StudioService:
         self.read_only = shipped(self.map_path)
         self.recording: Path | None = None
         self.exporter = Exporter()
-        self._buckets: weakref.WeakKeyDictionary[Peer, _Bucket] = weakref.WeakKeyDictionary()
+        self._buckets: weakref.WeakKeyDictionary[Peer, TokenBucket] = weakref.WeakKeyDictionary()
         self._ops: dict[str, Callable[[Peer, dict], dict[str, Any]]] = {
             "studio.open": self._open, "studio.validate": self._validate, "studio.save": self._save,
             "studio.record": self._record, "studio.replay": self._replay, "studio.export": self._export,
@@ -93,8 +77,9 @@ class StudioService:
     # -- dispatch (the dispatcher thread) --
     def handle(self, peer: Peer, msg: Message) -> dict[str, Any]:
         cost = 1 + len(msg.fields.get("text", "")) // TEXT_COST_BYTES
-        bucket = self._buckets.setdefault(peer, _Bucket(STUDIO_RATE, STUDIO_BURST))
-        if not bucket.take(cost):
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(peer, TokenBucket(STUDIO_RATE, STUDIO_BURST, now))
+        if not bucket.take(now, cost):
             raise ProtocolError("busy", f"too many studio requests from this page (at most "
                                 f"{STUDIO_RATE:g} a second, bigger map texts count more); wait a moment "
                                 "and try again", msg.id)
@@ -190,9 +175,6 @@ class StudioService:
             listed.append({"line": rest.line, "col": rest.col, "path": "", "message": more,
                            "file": file, "text": f"{file}:{rest.line}: {more}"})
         return listed
-
-    def take_names(self) -> list[str]:
-        return self.take_files.names()
 
     @staticmethod
     def _text(f: dict) -> str:

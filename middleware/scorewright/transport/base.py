@@ -61,6 +61,22 @@ class Budgets:
     zmq_queue: int = 64                    # ZMQ messages queued per peer, in and out (high-water marks)
 
 
+class TokenBucket:
+    """A rate limit: `rate` a second sustained, `burst` at once (full at the start)."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate, self.burst, self.tokens, self.at = rate, burst, float(burst), now
+
+    def take(self, now: float, n: float = 1.0) -> bool:
+        """Spend `n` tokens at time `now` (monotonic seconds); False, spending none, when short."""
+        self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= n:
+            self.tokens -= n
+            return True
+        return False
+
+
 class Peer(abc.ABC):
     """One client of one transport, as the dispatcher sees it."""
 
@@ -69,19 +85,15 @@ class Peer(abc.ABC):
     want_audio: bool = False     # hello's want_audio / markers (transports that carry audio)
     want_markers: bool = False
     client_name: str = ""
-    _tokens: float = -1.0        # the rate limit's bucket (-1: full, not started)
-    _refill_at: float = 0.0
+    _bucket: TokenBucket | None = None   # the rate limit's (made full on the first message)
     _refused_notice: float = 0.0
     limited: int = 0             # messages refused for going too fast
 
     def allow(self, now: float, rate: float, burst: int) -> bool:
-        """A token bucket: `rate` messages a second sustained, `burst` at once."""
-        if self._tokens < 0:
-            self._tokens, self._refill_at = float(burst), now
-        self._tokens = min(float(burst), self._tokens + (now - self._refill_at) * rate)
-        self._refill_at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        """`rate` messages a second sustained, `burst` at once (a TokenBucket per peer)."""
+        if self._bucket is None:
+            self._bucket = TokenBucket(rate, burst, now)
+        if self._bucket.take(now):
             return True
         self.limited += 1
         return False
