@@ -79,19 +79,20 @@ def unpack(data: bytes) -> Any:
     """msgpack bytes -> Python, with limits that keep hostile input cheap."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError("too_large", f"message is {len(data)} bytes; the limit is {MAX_MESSAGE_BYTES}")
-    try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=True, max_str_len=MAX_MESSAGE_BYTES,
-                               max_bin_len=MAX_MESSAGE_BYTES, max_array_len=4096, max_map_len=256)
-    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as e:
-        raise ProtocolError("bad_msgpack", f"not a msgpack message: {e}") from None
+    return _unpackb(data, strict_map_key=True, max_str_len=MAX_MESSAGE_BYTES, max_bin_len=MAX_MESSAGE_BYTES,
+                    max_array_len=4096, max_map_len=256)
 
 
 def unpack_output(data: bytes) -> Any:
     """msgpack bytes the server made (a reply, push or telemetry) -> Python. Not hostile
     input: a map's size is the designer's (300 params make a 300-entry status), so only
     msgpack's own limits (bounded by the buffer's length) apply."""
+    return _unpackb(data, strict_map_key=False)
+
+
+def _unpackb(data: bytes, **limits: Any) -> Any:
     try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+        return msgpack.unpackb(data, raw=False, **limits)
     except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError) as e:
         raise ProtocolError("bad_msgpack", f"not a msgpack message: {e}") from None
 
