@@ -196,9 +196,10 @@ class Sampler:
     def _load_inputs(self, cond: torch.Tensor, p: SamplingParams) -> None:
         self.cond.copy_(cond)
         self.temperature.fill_(p.temperature)
-        self.top_k.fill_(min(max(int(p.top_k), 1), self.cfg.codebook))
+        k = min(max(int(p.top_k), 1), self.cfg.codebook)
+        self.top_k.fill_(k)
         if self._k is not None:
-            self._k = min(max(int(p.top_k), 1), self.cfg.codebook)
+            self._k = k
         if self.g > 1:
             self.scales.copy_(torch.tensor([p.cfg_style, p.cfg_notes]))
 
