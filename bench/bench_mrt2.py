@@ -10,7 +10,9 @@ With --models (a folder from scripts/make_random_mrt2_models.py, or the real one
 `render`/`serve` build it (so the SCOREWRIGHT_MRT2_* variables apply, and are recorded), and each
 frame is `backend.generate(cond)`: model step for the three guidance branches, codec, audio on the
 host. The row has the start-up time (building the backend), p50/p99, the model step and the codec
-timed alone, and the floors measured in the same run (bench/mrt2_floor.py).
+timed alone, the step's linear layers timed alone (replayed back to back with the inputs one step
+gave them: the weight-reading part of the step), and the floors measured in the same run
+(bench/mrt2_floor.py).
 
 Otherwise, one JSON line per row:
 - "mrt2_frame": the depthformer step, i.e. the temporal step plus 12 depth steps with sampling, for
@@ -33,7 +35,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from mrt2_floor import frame_bytes, frame_flops, peak_gflops, read_bandwidth_gbs
+from mrt2_floor import frame_bytes, frame_flops, peak_gflops, read_bandwidth_gbs, step_linears
 
 from scorewright.backends.mrt2.config import SIZES
 from scorewright.backends.mrt2.sampler import Sampler, SamplingParams
@@ -123,6 +125,8 @@ def backend_row(a: argparse.Namespace, threads: int) -> dict:
     params = SamplingParams(temperature=1.0, top_k=100, cfg_style=3.0, cfg_notes=5.0)
     n = max(a.frames // 4, 10)
     step = timed(lambda: backend.sampler.step(ids, params).cpu(), n, dev)
+    calls = step_linears(backend.model, lambda: backend.sampler.step(ids, params))
+    linears = timed(lambda: [layer(x) for layer, x in calls], n, dev) if calls else None
     codes = torch.randint(0, 1024, (1, 1, 12), device=backend.device)
     codec = timed(lambda: backend.decoder.decode(codes).float().cpu(), n, dev)
     flops = frame_flops(lambda: backend.generate(cond))
@@ -139,7 +143,8 @@ def backend_row(a: argparse.Namespace, threads: int) -> dict:
             "device": dev, "device_name": platform.processor() or platform.machine(), "threads": threads,
             "dtypes": dtypes, "env": env, "torch": torch.__version__, "startup_s": round(startup_s, 2),
             **frame, "rtf": round(40.0 / frame["ms_mean"], 3),
-            "model_step": {k: step[k] for k in ("ms_p50", "ms_p99")},
+            "model_step": {**{k: step[k] for k in ("ms_p50", "ms_p99")}, "linear_calls": len(calls),
+                           "linears_alone_ms_p50": linears and linears["ms_p50"]},
             "codec": {k: codec[k] for k in ("ms_p50", "ms_p99")},
             "floor": {"read_gbs": round(bw, 1), "peak_gflops": round(peak, 1),
                       "gflop_per_frame": round(flops / 1e9, 3), "mb_read_per_frame": round(read / 1e6, 1),

@@ -10,6 +10,10 @@ level (12), the logits head once (each level reads its own 1024 rows), the codec
 once; embedding tables only by the rows gathered (negligible, not counted). The depth decoder
 (bf16: 28 MB) may stay in a large last-level cache between levels, so the floor is given both
 with it read 12 times ("read") and once ("unique").
+
+`step_linears` records the linear layers one model step runs (with their inputs), so the benchmark
+can time them alone, back to back: the part of the step that reads the weights, against the rest
+(attention, norms, sampling, the Python between operations).
 """
 
 from __future__ import annotations
@@ -18,7 +22,12 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
+
+from scorewright.backends.mrt2.linears import Int4Linear, Int8Linear, PackedLinear
+
+LINEARS = (nn.Linear, PackedLinear, Int8Linear, Int4Linear)
 
 
 def _tensor_bytes(t: torch.Tensor) -> int:
@@ -119,3 +128,19 @@ def frame_flops(run_frame: Callable[[], object]) -> int:
     with torch.compiler.set_stance("force_eager"), counter:
         run_frame()
     return counter.get_total_flops()
+
+
+def step_linears(model: nn.Module, run_step: Callable[[], object]) -> list[tuple[nn.Module, torch.Tensor]]:
+    """The linear layers (plain, prepacked or quantised) one call of `run_step` runs, in order, each
+    with a copy of its input; compiled code runs eagerly so that every call is seen. Empty where the
+    step replays a captured CUDA graph (nothing runs in Python then)."""
+    calls: list[tuple[nn.Module, torch.Tensor]] = []
+    hooks = [m.register_forward_pre_hook(lambda mod, args: calls.append((mod, args[0].clone())))
+             for m in model.modules() if isinstance(m, LINEARS)]
+    try:
+        with torch.compiler.set_stance("force_eager"):
+            run_step()
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls
