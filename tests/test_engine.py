@@ -1,7 +1,9 @@
+import logging
 import time
 
 import numpy as np
 
+from scorewright import stream as stream_module
 from scorewright.audio import FRAME_SAMPLES
 from scorewright.engine import Engine, fade_out
 from scorewright.protocol import check
@@ -96,3 +98,25 @@ def test_replaced_director_takes_over_at_the_bar(write_map):
             switched = k
     assert switched == 50                     # beat 4.0 lies in frame 50
     assert new.frame == 60 and new.states["area"] == "cave"   # clock and game state carried over
+
+
+def test_a_backend_too_slow_for_real_time_is_named_once_and_underruns_do_not_flood_the_log(
+        write_map, monkeypatch, caplog):
+    monkeypatch.setattr(stream_module, "SLOW_CHECK_FRAMES", 8)
+    engine = make_engine(write_map, slow_frames=set(range(1000)), slow_s=0.07)
+    with caplog.at_level(logging.WARNING, logger="scorewright.stream"):
+        stream, got = run_stream(engine, 2.5)
+    slow = [r.getMessage() for r in caplog.records if "cannot play it in real time" in r.getMessage()]
+    assert len(slow) == 1 and "the tone backend takes 7" in slow[0] and "scorewright render" in slow[0]
+    told = [r for r in caplog.records if r.getMessage().startswith("underrun at frame")]
+    summaries = [r for r in caplog.records if "more underruns in the last second" in r.getMessage()]
+    assert 1 <= len(told) <= 4 < stream.stats.underruns       # at most one a second, the rest counted
+    assert summaries
+    assert [k for k, _ in got] == list(range(len(got)))       # and the output never missed a slot
+
+
+def test_a_backend_that_keeps_up_is_not_called_slow(write_map, monkeypatch, caplog):
+    monkeypatch.setattr(stream_module, "SLOW_CHECK_FRAMES", 8)
+    with caplog.at_level(logging.WARNING, logger="scorewright.stream"):
+        run_stream(make_engine(write_map), 1.0)
+    assert "cannot play it in real time" not in caplog.text

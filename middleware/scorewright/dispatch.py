@@ -13,31 +13,13 @@ from typing import Any
 
 from .audio import FRAME_SAMPLES, SAMPLE_RATE
 from .engine import Engine
+from .log_throttle import Throttle
 from .prompts import PromptEmbedder
 from .protocol import Message, ProtocolError, decode, encode, error, ok, printable, status_message
 from .stream import PacedStream
 from .transport.base import Inbox, Peer
 
 log = logging.getLogger("scorewright.serve")
-
-
-class Throttle:
-    """At most `per_second` log lines of one kind; the rest are counted and summarised."""
-
-    def __init__(self, per_second: int = 10) -> None:
-        self.per_second, self.window, self.count, self.suppressed = per_second, 0, 0, 0
-
-    def allow(self) -> bool:
-        now = int(time.monotonic())
-        if now != self.window:
-            if self.suppressed:
-                log.warning("... and %d more rejected messages in the last second", self.suppressed)
-            self.window, self.count, self.suppressed = now, 0, 0
-        self.count += 1
-        if self.count > self.per_second:
-            self.suppressed += 1
-            return False
-        return True
 
 
 class Dispatcher:
@@ -48,7 +30,7 @@ class Dispatcher:
         self.studio: Callable[[Peer, Message], dict[str, Any]] | None = None   # studio pages' own
         self.messages = self.errors = 0
         self.changes = 0             # messages that may have changed the server's state
-        self._throttle = Throttle()
+        self._throttle = Throttle(log, "rejected messages")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sw-dispatch", daemon=True)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .audio import FRAME_SECONDS, silence
 from .engine import Engine, Frame, fade_in, fade_out
+from .log_throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ MIN_BUDGET_S = 0.012         # generation starts at least this long before its d
 STARTUP_GRACE_S = 0.2        # time for the first frame (caches, first SoundFont voices)
 STALL_S = 0.25               # publishing this late means the process was stopped (SIGSTOP, swap,
                              # a long GC): the stream skips to the present instead of bursting
+SLOW_CHECK_FRAMES = 50       # after this many timed frames, say once if the backend cannot keep up
 
 Sink = Callable[[int, Frame], None]   # (stream frame index, frame)
 
@@ -56,6 +58,8 @@ class PacedStream:
         self._cv = threading.Condition()
         self._stop = threading.Event()
         self._published = -1           # last frame index handed to the sinks
+        self._underrun_log = Throttle(log, "underruns", per_second=1)
+        self._slow_checked = False
         self._generated = -1
         self.t0 = 0.0
         self._threads: list[threading.Thread] = []
@@ -122,12 +126,30 @@ class PacedStream:
             self.stats.cost_ms.append(cost)
             if k > self.lookahead:          # the first frames warm caches up
                 self.stats.cost_ms_max = max(self.stats.cost_ms_max, cost)
+                if not self._slow_checked and len(self.stats.cost_ms) >= SLOW_CHECK_FRAMES + self.lookahead:
+                    self._slow_checked = True
+                    self._say_if_too_slow()
             with self._cv:
                 if k > self._published:
                     self._ready[k] = frame
                     self._generated = k
                     self._cv.notify_all()
             k += 1
+
+    def _say_if_too_slow(self) -> None:
+        """One warning when the backend's median frame cost is over the 40 ms a frame lasts: no
+        lookahead hides that, so the user hears gaps and should know why, and what to do."""
+        recent = list(self.stats.cost_ms)[-SLOW_CHECK_FRAMES:]
+        p50 = float(np.median(recent))
+        if p50 <= FRAME_SECONDS * 1000:
+            return
+        name = getattr(self.engine.backend, "name", "this")
+        log.warning(
+            "the %s backend takes %.0f ms to make a frame here (median of %d), longer than the %.0f ms "
+            "a frame plays: this machine cannot play it in real time, so the audio will have gaps. "
+            "Render offline (scorewright render), play the synth backend, or use a faster machine "
+            "(for mrt2, docs/mrt2.md: 'What hardware plays it in real time')",
+            name, p50, len(recent), FRAME_SECONDS * 1000)
 
     def _output_loop(self) -> None:
         last = silence()
@@ -159,7 +181,8 @@ class PacedStream:
                 self.stats.lookahead_low = min(self.stats.lookahead_low, max(depth, 0))
             if frame is None:
                 self.stats.underruns += 1
-                log.warning("underrun at frame %d: generation fell behind; faded out", k)
+                if self._underrun_log.allow():
+                    log.warning("underrun at frame %d: generation fell behind; faded out", k)
                 frame, faded = Frame(silence() if faded else fade_out(last)), True
             elif faded:
                 frame.pcm, faded = fade_in(frame.pcm), False
