@@ -126,7 +126,7 @@ class PacedStream:
             self.stats.cost_ms.append(cost)
             if k > self.lookahead:          # the first frames warm caches up
                 self.stats.cost_ms_max = max(self.stats.cost_ms_max, cost)
-                if not self._slow_checked and len(self.stats.cost_ms) >= SLOW_CHECK_FRAMES + self.lookahead:
+                if not self._slow_checked and k >= self.lookahead + SLOW_CHECK_FRAMES:
                     self._slow_checked = True
                     self._say_if_too_slow()
             with self._cv:
