@@ -71,9 +71,7 @@ class MRT2Backend(Backend):
             raise models.ModelsMissing(f"MRT2 checkpoint missing: {ckpt}. "
                                        f"Run `scorewright models download {size}`.")
         self.device = devices.pick_device(device)
-        if quant == "int4" and self.device.type != "cpu":
-            raise ValueError(f"quant int4 runs on the CPU only (PyTorch's 4-bit kernel), not on "
-                             f"{self.device}: use int8 or off there")
+        linears.check_quant(quant, self.device)      # before the weights load
         dt = devices.model_dtype(self.device, dtype)
         log.info("loading MRT2 %s from %s on %s (%s)", size, ckpt, self.device, dt)
         self.model = load_depthformer(ckpt, dtype=dt, device=self.device)

@@ -130,6 +130,16 @@ class Int4Linear(nn.Module):
         return y + self.bias if self.bias is not None else y
 
 
+def check_quant(quant: str, device: torch.device) -> None:
+    """ValueError, saying what to pick instead, when `quant` is not a mode or cannot run on `device`
+    (the backend asks before loading the weights; prepare asks again)."""
+    if quant not in QUANT_MODES:
+        raise ValueError(f"quant must be one of {', '.join(QUANT_MODES)}, got {quant!r}")
+    if quant == "int4" and device.type != "cpu":
+        raise ValueError(f"quant int4 runs on the CPU only (PyTorch's 4-bit kernel), not on {device}: "
+                         "use int8 or off there")
+
+
 def _replace_linears(module: nn.Module, make) -> None:
     """Every nn.Linear under `module` -> make(linear, parent, name)."""
     for parent in list(module.modules()):
@@ -146,13 +156,10 @@ def prepare(model: nn.Module, batch: int, quant: str = "off", pack: bool = True)
     the encoder, adapter and logits heads stay in the model's dtype. `pack` (CPU only): every
     other linear prepacked by oneDNN (2-3x faster than F.linear for a 3-row batch). Also builds
     `model.level_heads`, one packed logits head per RVQ level. Returns what was done, for the log."""
-    if quant not in QUANT_MODES:
-        raise ValueError(f"quant must be one of {', '.join(QUANT_MODES)}, got {quant!r}")
+    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
+    check_quant(quant, device)
     if hasattr(model, "level_heads") or hasattr(model.temporal[0].self_attn.attn, "qkv"):
         raise ValueError("this model was prepared already; prepare a freshly loaded one")
-    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
-    if quant == "int4" and device.type != "cpu":
-        raise ValueError(f"quant int4 runs on the CPU only (PyTorch's 4-bit kernel), not on {device}")
     fuse_projections(model)
     done = ["fused attention projections"]
     if quant != "off":
