@@ -200,16 +200,21 @@ def _fuse(attn: nn.Module, names: tuple[str, ...], fused: str) -> None:
     if any(type(p) is not nn.Linear or p.bias is not None for p in parts):
         raise TypeError(f"fuse_projections expects bias-free nn.Linear {names}, got "
                         f"{[type(p).__name__ for p in parts]}")
-    w = parts[0].weight
-    out = sum(p.out_features for p in parts)
-    lin = nn.Linear(w.shape[1], out, bias=False, device="meta")     # no throw-away initialisation
-    lin.weight = nn.Parameter(torch.cat([p.weight for p in parts]), requires_grad=False)
+    lin = _linear(torch.cat([p.weight for p in parts]), None)
     for name in names:
         delattr(attn, name)
     setattr(attn, fused, lin)
 
 
 def _slice(w: torch.Tensor, b: torch.Tensor, start: int, n: int) -> nn.Linear:
-    lin = nn.Linear(w.shape[1], n, dtype=w.dtype)
-    lin.weight.data, lin.bias.data = w[start: start + n].contiguous(), b[start: start + n].contiguous()
+    return _linear(w[start: start + n].contiguous(), b[start: start + n].contiguous())
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
+    """An nn.Linear holding `weight` [out, in] and `bias` (built on "meta": no throw-away
+    initialisation)."""
+    lin = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device="meta")
+    lin.weight = nn.Parameter(weight, requires_grad=False)
+    if bias is not None:
+        lin.bias = nn.Parameter(bias, requires_grad=False)
     return lin
