@@ -25,9 +25,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
 
-from scorewright.backends.mrt2.linears import Int4Linear, Int8Linear, PackedLinear
+from scorewright.backends.mrt2.linears import PackedLinear, WeightOnlyLinear
 
-LINEARS = (nn.Linear, PackedLinear, Int8Linear, Int4Linear)
+LINEARS = (nn.Linear, PackedLinear, WeightOnlyLinear)
 
 
 def _tensor_bytes(t: torch.Tensor) -> int:

@@ -18,6 +18,7 @@ what the nn.Linear it replaces computed, up to its stated rounding.
 
 from __future__ import annotations
 
+import abc
 import functools
 
 import torch
@@ -72,13 +73,31 @@ class PackedLinear(nn.Module):
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, self.attr, [], self.algorithm)
 
 
-class Int8Linear(nn.Module):
-    """Weight-only int8: W[n] ~ scale[n] * q[n], q = round(W[n] / scale[n]) in [-127, 127],
-    scale[n] = max|W[n]| / 127, so each weight is off by at most scale[n] / 2."""
+class WeightOnlyLinear(nn.Module, abc.ABC):
+    """What the weight-only linears share: the shapes, the bias (kept in the model's dtype), and
+    y = matmul(x as rows) + bias, in x's shape; `matmul` is the quantised kernel."""
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
+        bias = linear.bias.detach().clone() if linear.bias is not None else None
+        self.register_buffer("bias", bias, persistent=False)
+
+    @abc.abstractmethod
+    def matmul(self, rows: torch.Tensor) -> torch.Tensor:
+        """[n, in_features] (contiguous) -> [n, out_features]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.matmul(x.reshape(-1, self.in_features).contiguous()).view(*x.shape[:-1], self.out_features)
+        return y + self.bias if self.bias is not None else y
+
+
+class Int8Linear(WeightOnlyLinear):
+    """Weight-only int8: W[n] ~ scale[n] * q[n], q = round(W[n] / scale[n]) in [-127, 127],
+    scale[n] = max|W[n]| / 127, so each weight is off by at most scale[n] / 2."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__(linear)
         w, dtype = linear.weight.detach().float(), linear.weight.dtype
         # the scale as the kernel reads it (rounded to the model's dtype), so |w - q s| <= s / 2:
         # a scale rounded down by u at most gives |w / s| <= 127 (1 + u) < 127.5
@@ -86,24 +105,20 @@ class Int8Linear(nn.Module):
         q = torch.round(w / scale.float()[:, None]).clamp(-127, 127).to(torch.int8)
         self.register_buffer("q", q.contiguous(), persistent=False)
         self.register_buffer("scale", scale, persistent=False)
-        bias = linear.bias.detach().clone() if linear.bias is not None else None
-        self.register_buffer("bias", bias, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch._weight_int8pack_mm(x.reshape(-1, self.in_features).contiguous(), self.q, self.scale)
-        y = y.view(*x.shape[:-1], self.out_features)
-        return y + self.bias if self.bias is not None else y
+    def matmul(self, rows: torch.Tensor) -> torch.Tensor:
+        return torch._weight_int8pack_mm(rows, self.q, self.scale)
 
 
-class Int4Linear(nn.Module):
+class Int4Linear(WeightOnlyLinear):
     """Weight-only 4-bit, group-wise affine: for each output n and group j of `group` inputs,
     W ~ (q - 8) * scale + offset, q in 0..15, scale = (max - min) / 15 and offset = min + 8 scale
     over the group, so each weight is off by at most scale / 2 (plus the rounding of scale and
     offset to the model's dtype). CPU only (torch._weight_int4pack_mm_for_cpu)."""
 
     def __init__(self, linear: nn.Linear, group: int = INT4_GROUP):
-        super().__init__()
-        self.in_features, self.out_features, self.group = linear.in_features, linear.out_features, group
+        super().__init__(linear)
+        self.group = group
         if group not in INT4_GROUPS:
             raise ValueError(f"int4 groups must be one of {INT4_GROUPS}, got {group}")
         if self.in_features % group:
@@ -119,15 +134,10 @@ class Int4Linear(nn.Module):
         # [in / group, out, 2] (scale, offset), as the kernel reads them
         params = torch.stack([scale, low + 8 * scale], dim=-1).transpose(0, 1).contiguous().to(dtype)
         self.register_buffer("scale_offset", params, persistent=False)
-        bias = linear.bias.detach().clone() if linear.bias is not None else None
-        self.register_buffer("bias", bias, persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the kernel reads the scales in x's dtype: the model's, as they were stored
-        y = torch._weight_int4pack_mm_for_cpu(x.reshape(-1, self.in_features).contiguous(), self.packed,
-                                              self.group, self.scale_offset)
-        y = y.view(*x.shape[:-1], self.out_features)
-        return y + self.bias if self.bias is not None else y
+    def matmul(self, rows: torch.Tensor) -> torch.Tensor:
+        # the kernel reads the scales in the rows' dtype: the model's, as they were stored
+        return torch._weight_int4pack_mm_for_cpu(rows, self.packed, self.group, self.scale_offset)
 
 
 def check_quant(quant: str, device: torch.device) -> None:
