@@ -122,7 +122,7 @@ def backend_row(a: argparse.Namespace, threads: int) -> dict:
     frame = timed(lambda: backend.generate(cond), a.frames, dev)
     cpu_share = (_cpu_s() - cpu0) / (time.perf_counter() - wall0) / threads
     ids = torch.from_numpy(tokens.branches(tokens.encode(cond), backend.guidance)).to(backend.device)
-    params = SamplingParams(temperature=1.0, top_k=100, cfg_style=3.0, cfg_notes=5.0)
+    params = SamplingParams()                     # the engine's settings, as `cond` carries them
     n = max(a.frames // 4, 10)
     step = timed(lambda: backend.sampler.step(ids, params).cpu(), n, dev)
     calls = step_linears(backend.model, lambda: backend.sampler.step(ids, params))
