@@ -71,6 +71,7 @@ func _connect_example() -> bool:
 	music.disconnected.connect(func() -> void: disconnected_at = Time.get_unix_time_from_system())
 	root.add_child(scene)
 	var up := await _until(func() -> bool: return not music.status.is_empty(), 20.0)
+	_watch_underruns(music)  # underruns count from the first audio on
 	report["status_map"] = music.status.get("map", "")
 	report["tempo"] = music.status.get("tempo", 0.0)
 	report["capacity"] = music._stream.capacity
@@ -105,10 +106,13 @@ func _play(seconds: float) -> bool:
 		"lost_frames": music.lost_frames,
 		"skips": music.get_skips(),
 		"underruns": music.underruns,
+		"playing_at_end": music.is_playing_stream(),
+		"cushion_frames": music.cushion_frames,
 		"mix_block": music._stream.mix_block,
 		"beats": beats.duplicate(),
 		"bars": bars.duplicate(),
 	}
+	report["play"].merge(_watched_gaps())
 	return _step("played", primed)
 
 
@@ -120,6 +124,7 @@ func _survive_restart() -> bool:
 	var resumed := dropped and await _until(music.is_playing_stream, 30.0)
 	var resumed_at := Time.get_unix_time_from_system()
 	var frames_resumed := music.frames_received
+	_watch_underruns(music)
 	await _sleep(2.0)
 	report["restart"] = {
 		"disconnected_at": disconnected_at,
@@ -129,7 +134,10 @@ func _survive_restart() -> bool:
 		"lost_frames": music.lost_frames,
 		"skips": music.get_skips(),
 		"underruns": music.underruns,
+		"playing_at_end": music.is_playing_stream(),
+		"cushion_frames": music.cushion_frames,
 	}
+	report["restart"].merge(_watched_gaps())
 	return _step("reconnected", resumed)
 
 

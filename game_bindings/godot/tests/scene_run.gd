@@ -4,6 +4,16 @@ extends SceneTree
 
 var args: Dictionary = {}
 var report: Dictionary = {"steps": []}
+## How long audio had stopped reaching the watched node when each of its underruns was seen,
+## in seconds (see [method _watch_underruns]).
+var underrun_waits: Array[float] = []
+## The longest audio stopped reaching the watched node, in seconds.
+var longest_audio_wait: float = 0.0
+
+var _watched: ScorewrightMusic
+var _frames_seen: int = 0
+var _underruns_seen: int = 0
+var _last_audio_usec: int = 0
 
 
 func _until(condition: Callable, timeout: float) -> bool:
@@ -19,6 +29,45 @@ func _sleep(seconds: float) -> void:
 	var end := Time.get_ticks_msec() + int(seconds * 1000.0)
 	while Time.get_ticks_msec() < end:
 		await process_frame
+
+
+## Notes, every frame from now on, when audio reaches [param music] and how long it had stopped
+## when an underrun is seen. The node must not run dry while audio arrives more often than its
+## cushion lasts; a machine that starves Godot or the server for longer (a loaded CI runner)
+## can make it, and the test tells the two apart by these waits.
+func _watch_underruns(music: ScorewrightMusic) -> void:
+	_watched = music
+	_frames_seen = music.frames_received
+	_underruns_seen = music.underruns
+	_last_audio_usec = Time.get_ticks_usec()
+	underrun_waits.clear()
+	longest_audio_wait = 0.0
+	if not process_frame.is_connected(_note_audio):
+		process_frame.connect(_note_audio)
+
+
+## What the watch saw since [method _watch_underruns], for the report; the watch stops.
+func _watched_gaps() -> Dictionary:
+	_note_audio()
+	_watched = null
+	return {
+		"underrun_waits": underrun_waits.duplicate(),
+		"longest_audio_wait": longest_audio_wait,
+	}
+
+
+func _note_audio() -> void:
+	if not is_instance_valid(_watched):
+		return
+	var now := Time.get_ticks_usec()
+	var waited := (now - _last_audio_usec) / 1e6
+	longest_audio_wait = maxf(longest_audio_wait, waited)
+	if _watched.frames_received != _frames_seen:
+		_frames_seen = _watched.frames_received
+		_last_audio_usec = now
+	for i: int in _watched.underruns - _underruns_seen:
+		underrun_waits.append(waited)
+	_underruns_seen = _watched.underruns
 
 
 func _step(what: String, ok: bool) -> bool:
