@@ -164,7 +164,8 @@ def servers():
 
 def test_scorewright_music_in_godot(godot, tmp_path, servers):
     """The example scene against a live server: keys and calls reach the server, 10 s of
-    stream play without gaps or generator skips, beats and bars arrive at the map's tempo, a
+    stream play without gaps (or only after the machine starved Godot or the server), beats and
+    bars arrive at the map's tempo, a 0.3 s hitch of Godot's main thread costs one underrun, a
     bad value comes back as server_error, the node returns within 3 s of a SIGKILLed server
     being restarted on the same ports, and a node with Launch Server starts (and stops) its
     own `scorewright serve`."""
@@ -201,7 +202,8 @@ def test_scorewright_music_in_godot(godot, tmp_path, servers):
     check_stream(report["play"])
     check_beats_and_bars(report["play"])
     check_restart(report["restart"], killed_at, ready_at)
-    check_underruns_were_starved(report["restart"], underruns_before=report["play"]["underruns"])
+    check_hitch(report["hitch"], underruns_before=report["play"]["underruns"])
+    check_underruns_were_starved(report["restart"], underruns_before=report["hitch"]["underruns"])
     assert report["launch"] == {"pid": report["launch"]["pid"], "map": "godot-test",
                                 "connected": True, "stopped": True}
 
@@ -241,25 +243,44 @@ def check_underruns_were_starved(window: dict, underruns_before: int) -> None:
     its cushion lasts (plus one of Godot's 60 frames, the watch's resolution): a machine that
     stops Godot or the server that long (a loaded 2-core CI runner did, once) empties any
     cushion, while a node that runs dry with audio arriving on time is at fault. Every underrun
-    in the window was seen by the watch in integration.gd, with the wait before it."""
-    waits, shown = window["underrun_waits"], {k: v for k, v in window.items() if k not in ("beats", "bars")}
-    assert window["underruns"] == underruns_before + len(waits), shown
+    in the window was seen by the watch in scene_run.gd, with the wait before it."""
+    log, shown = window["underrun_log"], {k: v for k, v in window.items() if k not in ("beats", "bars")}
+    assert window["underruns"] == underruns_before + len(log), shown
     cushion_s = window["cushion_frames"] * FRAME_S
-    assert all(w > cushion_s + 1 / 60 for w in waits), (waits, cushion_s, shown)
+    assert all(u["waited"] > cushion_s + 1 / 60 for u in log), (log, cushion_s, shown)
     assert window["playing_at_end"], shown
-    if waits:
-        print(f"underruns after audio stopped arriving for {waits} s (cushion {cushion_s:.2f} s)")
+    if log or window["frame_stalls"]:
+        print(f"starved: underruns {log}, Godot stalls {window['frame_stalls']} (cushion {cushion_s:.2f} s)")
+
+
+def check_hitch(hitch: dict, underruns_before: int) -> None:
+    """0.3 s with Godot's main thread blocked empties the queue: an underrun right after it (the
+    wait before it covers the hitch) and no second one as playback restarts."""
+    log = hitch["underrun_log"]
+    assert log and log[0]["waited"] >= 0.3, hitch
+    check_underruns_were_starved(hitch, underruns_before)
+
+
+def starved_between(window: dict, a: dict, b: dict) -> bool:
+    """True when an underrun or a stall of Godot came between two signals (or was seen within a
+    frame or two after the second): that signal was then emitted late through no fault of the
+    node, so the time between the two says nothing about it."""
+    seen = [u["t"] for u in window["underrun_log"]] + [stall[1] for stall in window["frame_stalls"]]
+    return any(a["t"] < t <= b["t"] + 0.1 for t in seen)
 
 
 def check_beats_and_bars(play: dict) -> None:
     """Signals at the map's tempo: consecutive indices, emitted one beat (bar) apart in wall time
-    and in heard stream position, each within one 40 ms frame."""
+    and in heard stream position, each within one 40 ms frame; pairs with a starvation between
+    are left out (most pairs must be left in)."""
     beat_s = 60.0 / TEMPO
     for events, period in ((play["beats"], beat_s), (play["bars"], beat_s * BEATS_PER_BAR)):
         assert len(events) >= play["seconds"] / period - 2, events
         indices = [e["index"] for e in events]
         assert indices == list(range(indices[0], indices[0] + len(indices))), indices
-        for a, b in zip(events, events[1:], strict=False):
+        pairs = [(a, b) for a, b in zip(events, events[1:], strict=False) if not starved_between(play, a, b)]
+        assert len(pairs) >= len(events) // 2, (play["underrun_log"], play["frame_stalls"])
+        for a, b in pairs:
             assert abs(b["t"] - a["t"] - period) <= FRAME_S, (a, b, period)
             assert abs((b["heard_pos"] - a["heard_pos"]) / 48000 - period) <= FRAME_S, (a, b)
 

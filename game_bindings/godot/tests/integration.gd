@@ -27,6 +27,7 @@ func _run() -> void:
 	ok = ok and await _connect_example()
 	ok = ok and await _press_keys_and_send()
 	ok = ok and await _play(float(args.get("play", "10")))
+	ok = ok and await _survive_a_hitch()
 	ok = ok and await _survive_restart()
 	if ok and args.has("launch-port"):
 		ok = await _launch_own_server()
@@ -71,7 +72,7 @@ func _connect_example() -> bool:
 	music.disconnected.connect(func() -> void: disconnected_at = Time.get_unix_time_from_system())
 	root.add_child(scene)
 	var up := await _until(func() -> bool: return not music.status.is_empty(), 20.0)
-	_watch_underruns(music)  # underruns count from the first audio on
+	_watch_stream(music)  # underruns count from the first audio on
 	report["status_map"] = music.status.get("map", "")
 	report["tempo"] = music.status.get("tempo", 0.0)
 	report["capacity"] = music._stream.capacity
@@ -112,8 +113,24 @@ func _play(seconds: float) -> bool:
 		"beats": beats.duplicate(),
 		"bars": bars.duplicate(),
 	}
-	report["play"].merge(_watched_gaps())
+	report["play"].merge(_watch_report())
 	return _step("played", primed)
+
+
+## Blocks Godot's main thread for 0.3 s, longer than any queue the node holds (a game's
+## loading hitch), then plays on: one underrun, and the stream back.
+func _survive_a_hitch() -> bool:
+	_watch_stream(music)
+	await process_frame
+	OS.delay_msec(300)
+	await _sleep(1.5)
+	report["hitch"] = {
+		"underruns": music.underruns,
+		"playing_at_end": music.is_playing_stream(),
+		"cushion_frames": music.cushion_frames,
+	}
+	report["hitch"].merge(_watch_report())
+	return _step("survived a hitch", music.is_playing_stream())
 
 
 ## Asks the test to SIGKILL and restart the server (a file in --dir), then measures the return.
@@ -124,7 +141,7 @@ func _survive_restart() -> bool:
 	var resumed := dropped and await _until(music.is_playing_stream, 30.0)
 	var resumed_at := Time.get_unix_time_from_system()
 	var frames_resumed := music.frames_received
-	_watch_underruns(music)
+	_watch_stream(music)
 	await _sleep(2.0)
 	report["restart"] = {
 		"disconnected_at": disconnected_at,
@@ -137,7 +154,7 @@ func _survive_restart() -> bool:
 		"playing_at_end": music.is_playing_stream(),
 		"cushion_frames": music.cushion_frames,
 	}
-	report["restart"].merge(_watched_gaps())
+	report["restart"].merge(_watch_report())
 	return _step("reconnected", resumed)
 
 

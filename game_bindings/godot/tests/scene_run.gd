@@ -2,11 +2,16 @@
 ## (--key=value after "--"), the JSON report's steps, waiting on frames, files in --dir.
 extends SceneTree
 
+## A gap between Godot frames this long (at 60 frames a second) means Godot was not running.
+const STALL_S: float = 0.1
+
 var args: Dictionary = {}
 var report: Dictionary = {"steps": []}
-## How long audio had stopped reaching the watched node when each of its underruns was seen,
-## in seconds (see [method _watch_underruns]).
-var underrun_waits: Array[float] = []
+## Underruns of the watched node: when each was seen and how long audio had stopped reaching
+## the node by then, in seconds of [method Time.get_ticks_usec] (see [method _watch_stream]).
+var underrun_log: Array[Dictionary] = []
+## Godot frames more than [constant STALL_S] apart while watching: [from, to] in seconds.
+var frame_stalls: Array[Array] = []
 ## The longest audio stopped reaching the watched node, in seconds.
 var longest_audio_wait: float = 0.0
 
@@ -14,6 +19,7 @@ var _watched: ScorewrightMusic
 var _frames_seen: int = 0
 var _underruns_seen: int = 0
 var _last_audio_usec: int = 0
+var _last_frame_usec: int = 0
 
 
 func _until(condition: Callable, timeout: float) -> bool:
@@ -31,42 +37,49 @@ func _sleep(seconds: float) -> void:
 		await process_frame
 
 
-## Notes, every frame from now on, when audio reaches [param music] and how long it had stopped
-## when an underrun is seen. The node must not run dry while audio arrives more often than its
-## cushion lasts; a machine that starves Godot or the server for longer (a loaded CI runner)
-## can make it, and the test tells the two apart by these waits.
-func _watch_underruns(music: ScorewrightMusic) -> void:
+## Notes, every frame from now on, when audio reaches [param music], each underrun with how
+## long audio had stopped by then, and each stall of Godot itself. The node must not run dry
+## while audio arrives more often than its cushion lasts; a machine that starves Godot or the
+## server for longer (a loaded CI runner) can make it, and the test tells the two apart by
+## these waits; its signals are late after such a starvation too.
+func _watch_stream(music: ScorewrightMusic) -> void:
 	_watched = music
 	_frames_seen = music.frames_received
 	_underruns_seen = music.underruns
 	_last_audio_usec = Time.get_ticks_usec()
-	underrun_waits.clear()
+	_last_frame_usec = _last_audio_usec
+	underrun_log.clear()
+	frame_stalls.clear()
 	longest_audio_wait = 0.0
-	if not process_frame.is_connected(_note_audio):
-		process_frame.connect(_note_audio)
+	if not process_frame.is_connected(_note_frame):
+		process_frame.connect(_note_frame)
 
 
-## What the watch saw since [method _watch_underruns], for the report; the watch stops.
-func _watched_gaps() -> Dictionary:
-	_note_audio()
+## What the watch saw since [method _watch_stream], for the report; the watch stops.
+func _watch_report() -> Dictionary:
+	_note_frame()
 	_watched = null
 	return {
-		"underrun_waits": underrun_waits.duplicate(),
+		"underrun_log": underrun_log.duplicate(),
+		"frame_stalls": frame_stalls.duplicate(),
 		"longest_audio_wait": longest_audio_wait,
 	}
 
 
-func _note_audio() -> void:
+func _note_frame() -> void:
 	if not is_instance_valid(_watched):
 		return
 	var now := Time.get_ticks_usec()
+	if now - _last_frame_usec > STALL_S * 1e6:
+		frame_stalls.append([_last_frame_usec / 1e6, now / 1e6])
+	_last_frame_usec = now
 	var waited := (now - _last_audio_usec) / 1e6
 	longest_audio_wait = maxf(longest_audio_wait, waited)
 	if _watched.frames_received != _frames_seen:
 		_frames_seen = _watched.frames_received
 		_last_audio_usec = now
 	for i: int in _watched.underruns - _underruns_seen:
-		underrun_waits.append(waited)
+		underrun_log.append({"t": now / 1e6, "waited": waited})
 	_underruns_seen = _watched.underruns
 
 

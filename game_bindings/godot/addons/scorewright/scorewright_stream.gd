@@ -47,6 +47,7 @@ var _queued_after_feed: int = 0
 var _mix_samples: Array[int] = []
 var _last_pull_usec: int = 0
 var _last_pull_at: float = 0.0
+var _last_feed_at: float = 0.0
 var _skips_seen: int = 0
 var _markers: Array[Dictionary] = []
 var _last_seq: int = -1
@@ -141,6 +142,9 @@ func seconds_until_heard(pos: int) -> float:
 func feed(delta: float) -> void:
 	if _playback == null:
 		return
+	var now := _now()
+	var since_feed := now - _last_feed_at
+	_last_feed_at = now
 	var queued := capacity - _playback.get_frames_available()
 	var seen := _playback.get_skips()
 	var pulled := seen != _skips_seen  # the mixer wanted more than the generator held
@@ -154,7 +158,7 @@ func feed(delta: float) -> void:
 		_queued_after_feed = queued
 		if not _cushion_filled(queued, pulled):
 			return
-		_drop_oldest(_pending.size() - cushion_frames * FRAME)  # more is only delay
+		_drop_oldest(_pending.size() - _start_level(since_feed))  # more is only delay
 		primed = true
 		_queue_avg = _target_level()
 	var n := mini(_pending.size(), capacity - queued)
@@ -185,6 +189,16 @@ func _cushion_filled(queued: int, pulled: bool) -> bool:
 	if pulled and queued == 0:
 		return true
 	return _now() - _last_pull_at > 0.25  # a mixer that does not pull: start anyway
+
+
+## Audio to (re)start with: the cushion, as the mixer has just pulled; but when the last feed
+## was longer ago than the cushion lasts (a hitch: loading, a long script), the pull seen may be
+## long past and the next one near, so up to the queue's target, or a mixer with a long period
+## (the Dummy driver's 93 ms) finds too little again at once and the hitch costs two underruns.
+func _start_level(since_feed: float) -> int:
+	if since_feed > cushion_frames * FRAME / float(STREAM_RATE):
+		return int(_target_level())
+	return cushion_frames * FRAME
 
 
 ## The queue's average while playing: the cushion plus half of what the mixer takes at once.
