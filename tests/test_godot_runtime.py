@@ -6,7 +6,9 @@ runtime is built."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -165,7 +167,7 @@ def servers():
 def test_scorewright_music_in_godot(godot, tmp_path, servers):
     """The example scene against a live server: keys and calls reach the server, 10 s of
     stream play without gaps (or only after the machine starved Godot or the server), beats and
-    bars arrive at the map's tempo, a 0.3 s hitch of Godot's main thread costs one underrun, a
+    bars arrive at the map's tempo, a 0.35 s hitch of Godot's main thread costs one underrun, a
     bad value comes back as server_error, the node returns within 3 s of a SIGKILLed server
     being restarted on the same ports, and a node with Launch Server starts (and stops) its
     own `scorewright serve`."""
@@ -198,12 +200,13 @@ def test_scorewright_music_in_godot(godot, tmp_path, servers):
     failed = [s["step"] for s in report["steps"] if not s["ok"]]
     assert report["ok"] and godot_proc.returncode == 0 and not failed, (failed, text[-4000:])
     assert "SCRIPT ERROR" not in text, text[-4000:]
+    srv.stop()
+    skipped = frames_the_server_skipped("".join(srv.log))
     check_connection_and_messages(report, dead_port)
-    check_stream(report["play"])
+    check_stream(report["play"], skipped)
     check_beats_and_bars(report["play"])
-    check_restart(report["restart"], killed_at, ready_at)
-    check_hitch(report["hitch"], underruns_before=report["play"]["underruns"])
-    check_underruns_were_starved(report["restart"], underruns_before=report["hitch"]["underruns"])
+    check_hitch(report["hitch"])
+    check_restart(report["restart"], killed_at, ready_at, skipped)
     assert report["launch"] == {"pid": report["launch"]["pid"], "map": "godot-test",
                                 "connected": True, "stopped": True}
 
@@ -232,52 +235,66 @@ def check_connection_and_messages(report: dict, dead_port: int) -> None:
     assert "the moon" in report["errors"][0]["msg"]
 
 
-def check_stream(play: dict) -> None:
-    assert play["frames"] >= play["seconds"] / FRAME_S - 3, play   # 25 frames a second
-    assert play["lost_frames"] == 0, play
-    check_underruns_were_starved(play, underruns_before=0)
+def check_stream(play: dict, skipped: int) -> None:
+    assert play["lost_frames"] <= skipped, (play["lost_frames"], skipped)
+    assert play["frames"] + play["lost_frames"] >= play["seconds"] / FRAME_S - 3, play   # 25 a second
+    check_underruns_were_starved(play)
 
 
-def check_underruns_were_starved(window: dict, underruns_before: int) -> None:
-    """The node keeps playing, and runs dry only when audio stopped reaching it for longer than
-    its cushion lasts (plus one of Godot's 60 frames, the watch's resolution): a machine that
-    stops Godot or the server that long (a loaded 2-core CI runner did, once) empties any
-    cushion, while a node that runs dry with audio arriving on time is at fault. Every underrun
-    in the window was seen by the watch in scene_run.gd, with the wait before it."""
+def frames_the_server_skipped(server_log: str) -> int:
+    """Frames a server stopped for over 0.25 s skipped to get back to the present (it says so in
+    its log): they never reach the node, and count as lost there; nothing else may be lost."""
+    return sum(int(n) for n in re.findall(r"skipping (\d+) frames to the present", server_log))
+
+
+def check_underruns_were_starved(window: dict) -> None:
+    """The node keeps playing, and runs dry only when it went longer than its cushion lasts
+    without new audio or without a Godot frame to feed it in: a machine that stops Godot or the
+    server that long (a loaded 2-core CI runner did, once) empties any cushion, while a node that
+    runs dry with audio arriving on time is at fault (audio arrives every 40 ms and Godot frames
+    come every 17 ms, so on time both stay under ~60 ms). Every underrun in the window was seen by
+    the watch in scene_run.gd."""
     log, shown = window["underrun_log"], {k: v for k, v in window.items() if k not in ("beats", "bars")}
-    assert window["underruns"] == underruns_before + len(log), shown
+    assert window["underruns"] == window["underruns_at_start"] + len(log), shown
     cushion_s = window["cushion_frames"] * FRAME_S
-    assert all(u["waited"] > cushion_s + 1 / 60 for u in log), (log, cushion_s, shown)
+    assert all(max(u["waited"], u["godot_gap"]) > cushion_s for u in log), (log, cushion_s, shown)
     assert window["playing_at_end"], shown
     if log or window["frame_stalls"]:
         print(f"starved: underruns {log}, Godot stalls {window['frame_stalls']} (cushion {cushion_s:.2f} s)")
 
 
-def check_hitch(hitch: dict, underruns_before: int) -> None:
-    """0.3 s with Godot's main thread blocked empties the queue: an underrun right after it (the
+def check_hitch(hitch: dict) -> None:
+    """0.35 s with Godot's main thread blocked empties the queue: an underrun right after it (the
     wait before it covers the hitch) and no second one as playback restarts."""
     log = hitch["underrun_log"]
-    assert log and log[0]["waited"] >= 0.3, hitch
-    check_underruns_were_starved(hitch, underruns_before)
+    assert log and log[0]["waited"] >= 0.35, hitch
+    check_underruns_were_starved(hitch)
 
 
 def starved_between(window: dict, a: dict, b: dict) -> bool:
-    """True when an underrun or a stall of Godot came between two signals (or was seen within a
-    frame or two after the second): that signal was then emitted late through no fault of the
-    node, so the time between the two says nothing about it."""
-    seen = [u["t"] for u in window["underrun_log"]] + [stall[1] for stall in window["frame_stalls"]]
-    return any(a["t"] < t <= b["t"] + 0.1 for t in seen)
+    """True when the time between two signals overlaps a starvation: from just before an underrun
+    was seen until a little after playback restarted, or a stall of Godot and a little after.
+    Signals there are late (or early, in the first mixer period after a restart) through no fault
+    of the node, so their spacing says nothing about it."""
+    after = 0.15                  # the next Godot frames, and a mixer period of the Dummy driver
+    spans = [(u["t"] - 0.1, (u["restarted"] if u["restarted"] >= 0 else math.inf) + after)
+             for u in window["underrun_log"]]
+    spans += [(start, end + after) for start, end in window["frame_stalls"]]
+    return any(start <= b["t"] and a["t"] <= end for start, end in spans)
 
 
 def check_beats_and_bars(play: dict) -> None:
     """Signals at the map's tempo: consecutive indices, emitted one beat (bar) apart in wall time
     and in heard stream position, each within one 40 ms frame; pairs with a starvation between
-    are left out (most pairs must be left in)."""
+    are left out (most pairs must be left in), and signals in frames a stalled server skipped
+    never come."""
     beat_s = 60.0 / TEMPO
     for events, period in ((play["beats"], beat_s), (play["bars"], beat_s * BEATS_PER_BAR)):
         assert len(events) >= play["seconds"] / period - 2, events
         indices = [e["index"] for e in events]
-        assert indices == list(range(indices[0], indices[0] + len(indices))), indices
+        skipped_signals = math.ceil(play["lost_frames"] * FRAME_S / period)    # in frames never sent
+        assert indices == sorted(set(indices)), indices
+        assert indices[-1] - indices[0] + 1 - len(indices) <= skipped_signals, (indices, play["lost_frames"])
         pairs = [(a, b) for a, b in zip(events, events[1:], strict=False) if not starved_between(play, a, b)]
         assert len(pairs) >= len(events) // 2, (play["underrun_log"], play["frame_stalls"])
         for a, b in pairs:
@@ -285,11 +302,12 @@ def check_beats_and_bars(play: dict) -> None:
             assert abs((b["heard_pos"] - a["heard_pos"]) / 48000 - period) <= FRAME_S, (a, b)
 
 
-def check_restart(restart: dict, killed_at: float, ready_at: float) -> None:
+def check_restart(restart: dict, killed_at: float, ready_at: float, skipped: int) -> None:
     assert restart["disconnected_at"] >= killed_at - 0.5, restart
     assert ready_at < restart["resumed_at"] <= ready_at + 3.0, (restart, ready_at)
     assert restart["frames_after"] >= 40, restart             # ~2 s of audio after resuming
-    assert restart["lost_frames"] == 0, restart
+    assert restart["lost_frames"] <= skipped, (restart["lost_frames"], skipped)
+    check_underruns_were_starved(restart)
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +360,7 @@ def test_godot_launches_the_server_the_game_ships(godot, bundle, tmp_path):
     assert args[args.index("--ring") + 1] == first["ring"] and first["ring"].startswith("godot-")
     assert first["map"] == report["second"]["map"] == GAME_MAP_TITLE
     assert first["frames"] >= 2.5 / FRAME_S and first["beats"] >= 3, first
-    check_underruns_were_starved(first, underruns_before=0)
+    check_underruns_were_starved(first)
     assert first["stopped"], first
     assert first["connected_after"] < 10, first
     stuck = report["stuck"]

@@ -2,9 +2,10 @@ class_name ScorewrightStream
 extends RefCounted
 ## The stream buffer behind [ScorewrightMusic]: audio messages into an [AudioStreamGenerator].
 ##
-## Holds [member cushion_frames] of audio before playback (re)starts, keeps the queue near its
-## target as the sound card's clock drifts from the server's (up to 0.5 % faster or slower),
-## and tells where the listener is in the stream, so markers are emitted when heard.
+## Holds [member cushion_frames] of audio before playback (re)starts (more after a hitch of the
+## game), keeps the queue near its target as the sound card's clock drifts from the server's (up
+## to 0.5 % faster or slower), and tells where the listener is in the stream, so markers are
+## emitted when heard.
 
 ## Sample rate of the stream (sample pairs per second).
 const STREAM_RATE: int = 48000
@@ -19,6 +20,8 @@ const MAX_RATE_CORRECTION: float = 0.005
 const RATE_GAIN: float = 0.005
 ## Longest mixer period planned for, in sample pairs (0.2 s).
 const MAX_MIX_BLOCK: int = 9600
+## A game frame longer than this (seconds) is a hitch: loading, a long script.
+const HITCH_S: float = 0.05
 
 ## Stream audio held before playback starts, in 40 ms frames.
 var cushion_frames: int = 2
@@ -191,14 +194,14 @@ func _cushion_filled(queued: int, pulled: bool) -> bool:
 	return _now() - _last_pull_at > 0.25  # a mixer that does not pull: start anyway
 
 
-## Audio to (re)start with: the cushion, as the mixer has just pulled; but when the last feed
-## was longer ago than the cushion lasts (a hitch: loading, a long script), the pull seen may be
-## long past and the next one near, so up to the queue's target, or a mixer with a long period
-## (the Dummy driver's 93 ms) finds too little again at once and the hitch costs two underruns.
+## Audio to (re)start with: the cushion, as the mixer pulled within the last game frame; after
+## a hitch the pull seen may be up to a mixer period old and the next one due at once, so the
+## cushion plus what the mixer takes at once (or the hitch's length, if shorter). With the
+## cushion alone, a mixer with a long period (the Dummy driver's 93 ms) ran dry again at once.
 func _start_level(since_feed: float) -> int:
-	if since_feed > cushion_frames * FRAME / float(STREAM_RATE):
-		return int(_target_level())
-	return cushion_frames * FRAME
+	if since_feed <= HITCH_S:
+		return cushion_frames * FRAME
+	return cushion_frames * FRAME + mini(mix_block, int(since_feed * STREAM_RATE))
 
 
 ## The queue's average while playing: the cushion plus half of what the mixer takes at once.
