@@ -107,9 +107,6 @@ func _play(seconds: float) -> bool:
 		"frames": music.frames_received - frames_at_start,
 		"lost_frames": music.lost_frames,
 		"skips": music.get_skips(),
-		"underruns": music.underruns,
-		"playing_at_end": music.is_playing_stream(),
-		"cushion_frames": music.cushion_frames,
 		"mix_block": music._stream.mix_block,
 		"beats": beats.duplicate(),
 		"bars": bars.duplicate(),
@@ -126,12 +123,7 @@ func _survive_a_hitch() -> bool:
 	await process_frame
 	OS.delay_msec(350)
 	await _sleep(1.5)
-	report["hitch"] = {
-		"underruns": music.underruns,
-		"playing_at_end": music.is_playing_stream(),
-		"cushion_frames": music.cushion_frames,
-	}
-	report["hitch"].merge(_watch_report())
+	report["hitch"] = _watch_report()
 	return _step("survived a hitch", music.is_playing_stream())
 
 
@@ -152,9 +144,6 @@ func _survive_restart() -> bool:
 		"frames_before": frames_before,
 		"lost_frames": music.lost_frames,
 		"skips": music.get_skips(),
-		"underruns": music.underruns,
-		"playing_at_end": music.is_playing_stream(),
-		"cushion_frames": music.cushion_frames,
 	}
 	report["restart"].merge(_watch_report())
 	return _step("reconnected", resumed)

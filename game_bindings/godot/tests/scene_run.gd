@@ -8,16 +8,16 @@ const STALL_S: float = 0.04
 
 var args: Dictionary = {}
 var report: Dictionary = {"steps": []}
+
 ## Underruns of the watched node: when each was seen, how long audio had stopped reaching the
 ## node by then, the longest of the last 3 gaps between Godot frames (the node feeds its queue
 ## once a frame), and when playback restarted (-1 until it does), in seconds of
 ## [method Time.get_ticks_usec] (see [method _watch_stream]).
-var underrun_log: Array[Dictionary] = []
+var _underrun_log: Array[Dictionary] = []
 ## Godot frames more than [constant STALL_S] apart while watching: [from, to] in seconds.
-var frame_stalls: Array[Array] = []
+var _frame_stalls: Array[Array] = []
 ## The longest audio stopped reaching the watched node, in seconds.
-var longest_audio_wait: float = 0.0
-
+var _longest_audio_wait: float = 0.0
 var _watched: ScorewrightMusic
 var _frames_seen: int = 0
 var _underruns_seen: int = 0
@@ -54,23 +54,28 @@ func _watch_stream(music: ScorewrightMusic) -> void:
 	_underruns_at_start = music.underruns
 	_last_audio_usec = Time.get_ticks_usec()
 	_last_frame_usec = _last_audio_usec
-	underrun_log.clear()
-	frame_stalls.clear()
+	_underrun_log.clear()
+	_frame_stalls.clear()
 	_frame_gaps.clear()
-	longest_audio_wait = 0.0
+	_longest_audio_wait = 0.0
 	if not process_frame.is_connected(_note_frame):
 		process_frame.connect(_note_frame)
 
 
-## What the watch saw since [method _watch_stream], for the report; the watch stops.
+## What the watch saw since [method _watch_stream], with the node's underrun count, whether it
+## plays now and its cushion, for the report; the watch stops.
 func _watch_report() -> Dictionary:
 	_note_frame()
+	var music := _watched
 	_watched = null
 	return {
+		"underruns": music.underruns,
+		"playing_at_end": music.is_playing_stream(),
+		"cushion_frames": music.cushion_frames,
 		"underruns_at_start": _underruns_at_start,
-		"underrun_log": underrun_log.duplicate(true),
-		"frame_stalls": frame_stalls.duplicate(),
-		"longest_audio_wait": longest_audio_wait,
+		"underrun_log": _underrun_log.duplicate(true),
+		"frame_stalls": _frame_stalls.duplicate(),
+		"longest_audio_wait": _longest_audio_wait,
 	}
 
 
@@ -79,23 +84,23 @@ func _note_frame() -> void:
 		return
 	var now := Time.get_ticks_usec()
 	if now - _last_frame_usec > STALL_S * 1e6:
-		frame_stalls.append([_last_frame_usec / 1e6, now / 1e6])
+		_frame_stalls.append([_last_frame_usec / 1e6, now / 1e6])
 	_frame_gaps.append((now - _last_frame_usec) / 1e6)
 	if _frame_gaps.size() > 3:
 		_frame_gaps.remove_at(0)
 	_last_frame_usec = now
 	var waited := (now - _last_audio_usec) / 1e6
-	longest_audio_wait = maxf(longest_audio_wait, waited)
+	_longest_audio_wait = maxf(_longest_audio_wait, waited)
 	if _watched.frames_received != _frames_seen:
 		_frames_seen = _watched.frames_received
 		_last_audio_usec = now
 	for i: int in _watched.underruns - _underruns_seen:
-		underrun_log.append(
+		_underrun_log.append(
 			{"t": now / 1e6, "waited": waited, "godot_gap": _frame_gaps.max(), "restarted": -1.0}
 		)
 	_underruns_seen = _watched.underruns
 	if _watched.is_playing_stream():
-		for u: Dictionary in underrun_log:
+		for u: Dictionary in _underrun_log:
 			if u["restarted"] < 0.0:
 				u["restarted"] = now / 1e6
 
