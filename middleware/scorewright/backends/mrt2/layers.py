@@ -26,6 +26,12 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.scale.to(x.dtype), self.eps)
 
 
+def additive_mask(visible: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A bool mask (True: the key is seen) as the additive one Attention.stream takes: 0 where
+    seen, -inf elsewhere, in `dtype` (the fused attention runs faster with it than with a bool)."""
+    return torch.where(visible, 0.0, float("-inf")).to(dtype)
+
+
 class Attention(nn.Module):
     """Multi-head attention from `x` to `source` (itself for self-attention) with optional sinks.
 

@@ -19,7 +19,7 @@ from torch import nn
 from .config import MASK_ID
 from .cuda_graph import capture
 from .depthformer import Depthformer
-from .layers import Layer
+from .layers import Layer, additive_mask
 
 NEG = -1e9
 BRANCHES = ("full", "style_masked", "notes_masked")
@@ -84,9 +84,9 @@ class Sampler:
         q = self.cfg.rvq_levels
         dcache = (d.num_layers, gb, d.num_heads, q, d.head_dim)
         self.depth_k, self.depth_v = torch.zeros(dcache, **kw), torch.zeros(dcache, **kw)
-        # level i sees levels 0..i: additive masks [1, q] (see _temporal_step)
-        self.depth_visible = [torch.where(torch.arange(q, device=self.device) <= i, 0.0, float("-inf"))[None]
-                              .to(kw["dtype"]) for i in range(q)]
+        # level i sees levels 0..i: additive masks [1, q]
+        self.depth_visible = [additive_mask(torch.arange(q, device=self.device) <= i, kw["dtype"])[None]
+                              for i in range(q)]
         self._levels = [torch.tensor([i], device=self.device) for i in range(q)]   # cache slots
         self._q_scales = self._read_attention_constants(sinks, kw["dtype"])
         # per-step inputs and outputs (static buffers so a captured graph can read/write them)
@@ -211,8 +211,7 @@ class Sampler:
         slot = s["step"] % self.window
         s["valid"].index_fill_(1, slot, True)
         slot = slot + self.cfg.num_sinks   # the same slot in the caches, which start with the sinks
-        # as an additive mask: the fused attention runs faster with one than with a bool mask
-        visible = torch.where(self._visible, 0.0, float("-inf")).to(kv["self_k"].dtype)[:, None, None, :]
+        visible = additive_mask(self._visible, kv["self_k"].dtype)[:, None, None, :]
         src = m.encoder(self.cond)[:, None]
         x = m.temporal_input(s["prev"])[:, None]
         for i, layer in enumerate(m.temporal):
