@@ -85,8 +85,7 @@ class MRT2Backend(Backend):
         # a frame's tokens sound after the codec's lookahead, and the model's reaction after that
         self.latency_samples = (self.decoder.cfg.lookahead_frames + REACTION_FRAMES) * FRAME_SAMPLES
         self.guidance, self.onsets, self.prefill_frames = guidance, onsets, prefill_frames
-        self.sampler = Sampler(self.model, guidance=guidance, seed=seed,
-                               cuda_graph=self.device.type == "cuda", compile=compile)
+        self.sampler = self._sampler(seed, compile)
         self.style_model = style_model
         self._tokens: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.silence = self._silence_codes(models.encoder_path(base), ckpt) if prefill_frames else None
@@ -98,6 +97,10 @@ class MRT2Backend(Backend):
             self._warm_up(seed)
         else:
             self.reset(seed)
+
+    def _sampler(self, seed: int, compile: bool) -> Sampler:
+        return Sampler(self.model, guidance=self.guidance, seed=seed, cuda_graph=self.device.type == "cuda",
+                       compile=compile)
 
     def _warm_up(self, seed: int) -> None:
         """Two frames from the start state (compiling and capturing what they run), then back."""
@@ -118,8 +121,7 @@ class MRT2Backend(Backend):
             log.warning("mrt2: torch.compile failed, running the eager step instead: %s",
                         text.splitlines()[0] if text else type(e).__name__)
             log.debug("mrt2: the compile failure in full", exc_info=True)
-            self.sampler = Sampler(self.model, guidance=self.guidance, seed=seed,
-                                   cuda_graph=self.device.type == "cuda", compile=False)
+            self.sampler = self._sampler(seed, compile=False)
             self._warm_up(seed)
             return
         log.info("mrt2: compiled in %.1f s", time.perf_counter() - t0)
