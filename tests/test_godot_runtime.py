@@ -211,6 +211,26 @@ def test_scorewright_music_in_godot(godot, tmp_path, servers):
                                 "connected": True, "stopped": True}
 
 
+def test_late_packets_cost_no_underrun(godot, tmp_path):
+    """A stand-in server in tests/jitter.gd sends every third frame 35 ms late (within the 40 ms
+    of slack of the default cushion); the node starts playback afresh six times (its queue is
+    shortest after a start) and never runs dry while Godot keeps its frame rate. The server runs in
+    Godot's own main thread, so only a stall of Godot can make it later."""
+    port, = free_ports(1)
+    r = run_godot("-s", "res://tests/jitter.gd", "--", f"--port={port}", f"--dir={tmp_path}",
+                  "--late=35", "--every=3", "--windows=6", "--seconds=2")
+    report_path = tmp_path / "report.json"
+    assert r.returncode == 0 and report_path.exists(), (r.stdout[-3000:], r.stderr[-3000:])
+    report = json.loads(report_path.read_text())
+    assert report["ok"] and len(report["windows"]) == 6, report
+    for window in report["windows"]:
+        assert window["late_sent"] >= 15 and window["lost_frames"] == 0, window
+        check_underruns_were_starved(window)
+        assert window["frame_stalls"] or window["underruns"] == window["underruns_at_start"], window
+    least = [round(w["least_after_pull_ms"], 1) for w in report["windows"]]
+    print("least queue after a mixer pull, ms:", least)
+
+
 def restart_when_asked(srv: FixedServer, flag: Path, godot_proc: subprocess.Popen) -> tuple[float, float]:
     deadline = time.monotonic() + 120
     while not flag.exists():
@@ -248,26 +268,28 @@ def frames_the_server_skipped(server_log: str) -> int:
 
 
 def check_underruns_were_starved(window: dict) -> None:
-    """The node keeps playing, and runs dry only when it went longer than its cushion lasts
-    without new audio or without a Godot frame to feed it in: a machine that stops Godot or the
-    server that long (a loaded 2-core CI runner did, once) empties any cushion, while a node that
-    runs dry with audio arriving on time is at fault (audio arrives every 40 ms and Godot frames
-    come every 17 ms, so on time both stay under ~60 ms). Every underrun in the window was seen by
-    the watch in scene_run.gd."""
+    """The node keeps playing, and runs dry only after its audio came later than its cushion
+    allows: (cushion - 1) frames, 40 ms at the default 2 (README; the node's own worst case is the
+    cushion less half a frame and a game frame, 43 ms). A machine that stops the server or Godot
+    that long (a loaded 2-core CI runner did) empties any cushion: a stopped Godot reads nothing,
+    so its audio is late too. A node that runs dry with audio on time is at fault. Every underrun
+    in the window was seen by the watch in scene_run.gd, which measures how late the audio was
+    against the server's pace (a frame every 40 ms)."""
     log, shown = window["underrun_log"], {k: v for k, v in window.items() if k not in ("beats", "bars")}
     assert window["underruns"] == window["underruns_at_start"] + len(log), shown
-    cushion_s = window["cushion_frames"] * FRAME_S
-    assert all(max(u["waited"], u["godot_gap"]) > cushion_s for u in log), (log, cushion_s, shown)
+    slack_s = (window["cushion_frames"] - 1) * FRAME_S
+    assert all(u["late"] > slack_s for u in log), (log, slack_s, shown)
     assert window["playing_at_end"], shown
     if log or window["frame_stalls"]:
-        print(f"starved: underruns {log}, Godot stalls {window['frame_stalls']} (cushion {cushion_s:.2f} s)")
+        print(f"starved: underruns {log}, Godot stalls {window['frame_stalls']} (slack {slack_s:.2f} s)")
 
 
 def check_hitch(hitch: dict) -> None:
     """0.35 s with Godot's main thread blocked empties the queue: an underrun right after it (the
-    wait before it covers the hitch) and no second one as playback restarts."""
+    audio before it is late by the hitch, less the frame read just before it) and no second one
+    as playback restarts."""
     log = hitch["underrun_log"]
-    assert log and log[0]["waited"] >= 0.35, hitch
+    assert log and log[0]["late"] >= 0.35 - FRAME_S, hitch
     check_underruns_were_starved(hitch)
 
 
