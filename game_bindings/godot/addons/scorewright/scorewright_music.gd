@@ -84,7 +84,7 @@ const PROBE_EVERY: float = 2.0
 ## Stream audio held before playback starts, in 40 ms frames; each frame adds 40 ms of
 ## latency and 40 ms of slack for late packets and slow game frames. The server sends each
 ## frame 80 ms before it is due, so 2 (the default) plays about on time on one machine (a
-## change is heard ~116 ms after it is sent, p95 ~137 ms: bench/bench_godot.py); 3 for busy
+## change is heard ~114 ms after it is sent, p95 ~132 ms: bench/bench_godot.py); 3 for busy
 ## machines, 4-5 for Wi-Fi.
 @export_range(1, 8) var cushion_frames: int = 2
 

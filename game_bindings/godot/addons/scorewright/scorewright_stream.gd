@@ -2,10 +2,9 @@ class_name ScorewrightStream
 extends RefCounted
 ## The stream buffer behind [ScorewrightMusic]: audio messages into an [AudioStreamGenerator].
 ##
-## Holds [member cushion_frames] of audio before playback (re)starts (more after a hitch of the
-## game), keeps the queue near its target as the sound card's clock drifts from the server's (up
-## to 0.5 % faster or slower), and tells where the listener is in the stream, so markers are
-## emitted when heard.
+## Holds [member cushion_frames] of audio before playback (re)starts, keeps the queue near its
+## target as the sound card's clock drifts from the server's (up to 0.5 % faster or slower),
+## and tells where the listener is in the stream, so markers are emitted when heard.
 
 ## Sample rate of the stream (sample pairs per second).
 const STREAM_RATE: int = 48000
@@ -20,8 +19,6 @@ const MAX_RATE_CORRECTION: float = 0.005
 const RATE_GAIN: float = 0.005
 ## Longest mixer period planned for, in sample pairs (0.2 s).
 const MAX_MIX_BLOCK: int = 9600
-## A game frame longer than this (seconds) is a hitch: loading, a long script.
-const HITCH_S: float = 0.05
 
 ## Stream audio held before playback starts, in 40 ms frames.
 var cushion_frames: int = 2
@@ -50,7 +47,6 @@ var _queued_after_feed: int = 0
 var _mix_samples: Array[int] = []
 var _last_pull_usec: int = 0
 var _last_pull_at: float = 0.0
-var _last_feed_at: float = 0.0
 var _skips_seen: int = 0
 var _markers: Array[Dictionary] = []
 var _last_seq: int = -1
@@ -145,9 +141,6 @@ func seconds_until_heard(pos: int) -> float:
 func feed(delta: float) -> void:
 	if _playback == null:
 		return
-	var now := _now()
-	var since_feed := now - _last_feed_at
-	_last_feed_at = now
 	var queued := capacity - _playback.get_frames_available()
 	var seen := _playback.get_skips()
 	var pulled := seen != _skips_seen  # the mixer wanted more than the generator held
@@ -161,7 +154,7 @@ func feed(delta: float) -> void:
 		_queued_after_feed = queued
 		if not _cushion_filled(queued, pulled):
 			return
-		_drop_oldest(_pending.size() - _start_level(since_feed))  # more is only delay
+		_drop_oldest(_pending.size() - _start_level())  # more is only delay
 		primed = true
 		_queue_avg = _target_level()
 	var n := mini(_pending.size(), capacity - queued)
@@ -183,25 +176,29 @@ static func _stereo(pcm: PackedByteArray) -> PackedVector2Array:
 	return frames
 
 
-## Playback (re)starts with the cushion right after the mixer pulled from the empty generator:
-## the audio arriving before its next pull adds to the cushion, so the mixer's period (10-25 ms
-## with a sound card, 85-93 ms with the Dummy driver) costs no extra latency up front.
+## Playback (re)starts right after the mixer pulled from the empty generator, once
+## [method _start_level] has arrived: the audio arriving before its next pull adds to the
+## queue, so the mixer's period (10-25 ms with a sound card, 85-93 ms with the Dummy driver)
+## costs no extra latency up front.
 func _cushion_filled(queued: int, pulled: bool) -> bool:
-	if _pending.size() < cushion_frames * FRAME:
+	if _pending.size() < _start_level():
 		return false
 	if pulled and queued == 0:
 		return true
 	return _now() - _last_pull_at > 0.25  # a mixer that does not pull: start anyway
 
 
-## Audio to (re)start with: the cushion, as the mixer pulled within the last game frame; after
-## a hitch the pull seen may be up to a mixer period old and the next one due at once, so the
-## cushion plus what the mixer takes at once (or the hitch's length, if shorter). With the
-## cushion alone, a mixer with a long period (the Dummy driver's 93 ms) ran dry again at once.
-func _start_level(since_feed: float) -> int:
-	if since_feed <= HITCH_S:
-		return cushion_frames * FRAME
-	return cushion_frames * FRAME + mini(mix_block, int(since_feed * STREAM_RATE))
+## Audio to (re)start with, in sample pairs: the cushion, half a frame, and what the mixer has
+## played since its last pull. Playback then starts as if the cushion had been there at that pull
+## (seen up to a game frame later, or a mixer period after a hitch of the game), and as high as
+## the rate correction keeps the queue on average: audio comes in 40 ms frames, so the queue just
+## before one arrives is up to a frame below its level just after; the target holds it half a
+## frame above that low point. Starting with the bare cushion left the queue that much lower
+## until the rate correction (0.5 % at most) had caught up, seconds later: a packet 7-25 ms late
+## could empty it, and after a hitch the mixer's next pull could.
+func _start_level() -> int:
+	var since_pull := int(AudioServer.get_time_since_last_mix() * STREAM_RATE)
+	return cushion_frames * FRAME + FRAME / 2 + mini(since_pull, MAX_MIX_BLOCK)
 
 
 ## The queue's average while playing: the cushion plus half of what the mixer takes at once.
