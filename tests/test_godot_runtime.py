@@ -46,6 +46,7 @@ from .godot_helpers import (
 
 CASES = json.loads((PROJECT / "tests" / "msgpack_cases.json").read_text())["cases"]
 TEMPO, BEATS_PER_BAR, FRAME_S = 120.0, 4, 0.04
+STALL_S = 0.04                       # a Godot frame this long is a stall (scene_run.gd)
 MAP = f"""\
 version: 1
 name: godot-test
@@ -212,21 +213,23 @@ def test_scorewright_music_in_godot(godot, tmp_path, servers):
 
 
 def test_late_packets_cost_no_underrun(godot, tmp_path):
-    """A stand-in server in tests/jitter.gd sends every third frame 35 ms late (within the 40 ms
-    of slack of the default cushion); the node starts playback afresh six times (its queue is
-    shortest after a start) and never runs dry while Godot keeps its frame rate. The server runs in
-    Godot's own main thread, so only a stall of Godot can make it later."""
+    """A stand-in server in tests/jitter.gd sends every third frame 25 ms late (within the 40 ms
+    of slack of the default cushion), and the node starts playback afresh six times (a start is
+    when its queue is shortest). It never runs dry. The server runs in Godot's main thread, so
+    only a stall of Godot can make audio later: an underrun counts as starved only right after a
+    Godot frame over 40 ms."""
     port, = free_ports(1)
     r = run_godot("-s", "res://tests/jitter.gd", "--", f"--port={port}", f"--dir={tmp_path}",
-                  "--late=35", "--every=3", "--windows=6", "--seconds=2")
+                  "--late=25", "--every=3", "--windows=6", "--seconds=2")
     report_path = tmp_path / "report.json"
     assert r.returncode == 0 and report_path.exists(), (r.stdout[-3000:], r.stderr[-3000:])
     report = json.loads(report_path.read_text())
     assert report["ok"] and len(report["windows"]) == 6, report
     for window in report["windows"]:
         assert window["late_sent"] >= 15 and window["lost_frames"] == 0, window
+        assert window["least_after_pull_ms"] >= 0, window                 # the mixer pulled
         check_underruns_were_starved(window)
-        assert window["frame_stalls"] or window["underruns"] == window["underruns_at_start"], window
+        assert all(u["godot_gap"] > STALL_S for u in window["underrun_log"]), window
     least = [round(w["least_after_pull_ms"], 1) for w in report["windows"]]
     print("least queue after a mixer pull, ms:", least)
 
@@ -289,7 +292,7 @@ def check_hitch(hitch: dict) -> None:
     audio before it is late by the hitch, less the frame read just before it) and no second one
     as playback restarts."""
     log = hitch["underrun_log"]
-    assert log and log[0]["late"] >= 0.35 - FRAME_S, hitch
+    assert len(log) == 1 and log[0]["late"] >= 0.35 - FRAME_S, hitch
     check_underruns_were_starved(hitch)
 
 

@@ -4,8 +4,11 @@
 ## the node starts playback afresh [code]--windows[/code] times: a start is when its queue is
 ## shortest. Writes report.json (a watch report per window) for tests/test_godot_runtime.py.
 ##   godot --headless --path game_bindings/godot -s res://tests/jitter.gd -- \
-##     --port=P --dir=DIR --late=35 --every=3 --windows=6 --seconds=2
+##     --port=P --dir=DIR --late=25 --every=3 --windows=6 --seconds=2
 extends "res://tests/scene_run.gd"
+
+const FRAME: int = ScorewrightStream.FRAME
+const FRAME_USEC: int = 40000
 
 var music: ScorewrightMusic
 var _listener: TCPServer = TCPServer.new()
@@ -13,8 +16,9 @@ var _peer: StreamPeerTCP
 var _connected_usec: int = 0
 var _next_frame: int = 0
 var _late_sent: int = 0
-## The least audio left queued right after a pull of the mixer while playing, in sample pairs.
-var _min_after_pull: int = 1 << 30
+## The least audio left queued right after a pull of the mixer while playing, in sample pairs
+## (-1: no pull seen).
+var _min_after_pull: int = -1
 var _pcm: PackedByteArray
 
 
@@ -35,6 +39,8 @@ func _run() -> void:
 	report["windows"] = []
 	for i: int in int(args.get("windows", "6")):
 		ok = ok and await _play_window(float(args.get("seconds", "2")))
+		if not ok:
+			break
 		_peer.disconnect_from_host()  # the node reconnects by itself, and starts afresh
 	report["ok"] = ok
 	_write_file("report.json", JSON.stringify(report, "  "))
@@ -47,13 +53,13 @@ func _play_window(seconds: float) -> bool:
 	var up := await _until(func() -> bool: return _peer != null and _peer_open(), 5.0)
 	_watch_stream(music)
 	_late_sent = 0
-	_min_after_pull = 1 << 30
+	_min_after_pull = -1
 	var primed := up and await _until(music.is_playing_stream, 5.0)
 	await _sleep(seconds)
 	var window := _watch_report()
 	window.merge(
 		{
-			"least_after_pull_ms": _min_after_pull / 48.0,
+			"least_after_pull_ms": _min_after_pull * 1000.0 / ScorewrightStream.STREAM_RATE,
 			"late_sent": _late_sent,
 			"lost_frames": music.lost_frames
 		}
@@ -73,12 +79,8 @@ func _serve() -> void:
 	if _peer == null or not _peer_open():
 		return
 	while _due_usec(_next_frame) <= Time.get_ticks_usec():
-		var msg := {"type": "audio", "seq": _next_frame, "pos": _next_frame * 1920, "pcm": _pcm}
-		var payload := ScorewrightMsgPack.encode(msg)
-		var header := PackedByteArray()
-		header.resize(4)
-		header.encode_u32(0, payload.size())
-		_peer.put_data(header + payload)
+		var msg := {"type": "audio", "seq": _next_frame, "pos": _next_frame * FRAME, "pcm": _pcm}
+		_peer.put_data(ScorewrightConnection.framed(msg))
 		if _is_late(_next_frame):
 			_late_sent += 1
 		_next_frame += 1
@@ -92,7 +94,7 @@ func _note_queue_after_pull() -> void:
 		return
 	var queued := stream.capacity - stream._playback.get_frames_available()
 	if queued < stream._queued_after_feed:
-		_min_after_pull = mini(_min_after_pull, queued)
+		_min_after_pull = queued if _min_after_pull < 0 else mini(_min_after_pull, queued)
 
 
 func _peer_open() -> bool:
@@ -101,8 +103,8 @@ func _peer_open() -> bool:
 
 
 func _due_usec(frame: int) -> int:
-	var late_usec := int(float(args.get("late", "35")) * 1000.0) if _is_late(frame) else 0
-	return _connected_usec + frame * 40000 + late_usec
+	var late_usec := int(float(args.get("late", "25")) * 1000.0) if _is_late(frame) else 0
+	return _connected_usec + frame * FRAME_USEC + late_usec
 
 
 func _is_late(frame: int) -> bool:
@@ -113,9 +115,9 @@ func _is_late(frame: int) -> bool:
 ## One 40 ms frame of a quiet 440 Hz tone, as the server's float32 stereo PCM.
 static func _tone() -> PackedByteArray:
 	var samples := PackedFloat32Array()
-	samples.resize(2 * 1920)
-	for i: int in 1920:
-		var v := 0.1 * sin(TAU * 440.0 * i / 48000.0)
+	samples.resize(2 * FRAME)
+	for i: int in FRAME:
+		var v := 0.1 * sin(TAU * 440.0 * i / ScorewrightStream.STREAM_RATE)
 		samples[2 * i] = v
 		samples[2 * i + 1] = v
 	return samples.to_byte_array()

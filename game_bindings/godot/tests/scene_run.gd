@@ -1,5 +1,6 @@
-## Base of the headless test runs (integration.gd, launch_bundle.gd): their arguments
-## (--key=value after "--"), the JSON report's steps, waiting on frames, files in --dir.
+## Base of the headless test runs (integration.gd, launch_bundle.gd, jitter.gd): their
+## arguments (--key=value after "--"), the JSON report's steps, waiting on frames, files in
+## --dir, and the watch on a node's stream.
 extends SceneTree
 
 ## A gap between Godot frames this long (60 a second here) means Godot was held up: signals
@@ -8,16 +9,18 @@ const STALL_S: float = 0.04
 ## One stream frame, in seconds.
 const FRAME_S: float = 0.04
 ## How far back an underrun looks for late audio: the Godot frames since the mixer's pull that
-## ran dry (seen at the first frame after it), with room.
+## ran dry (the node sees it at its next frame, the watch a frame later: process_frame comes
+## before the node's _process), with room; never from before the last (re)start.
 const RECENT_S: float = 0.15
 
 var args: Dictionary = {}
 var report: Dictionary = {"steps": []}
 
-## Underruns of the watched node: when each was seen, how late the audio had reached the node
-## just before (see [method _note_frame]), the longest of the last 3 gaps between Godot frames
-## (the node feeds its queue once a frame), and when playback restarted (-1 until it does), in
-## seconds of [method Time.get_ticks_usec] (see [method _watch_stream]).
+## Underruns of the watched node: when each was seen, the latest the audio had reached the
+## node over the last [constant RECENT_S] (see [method _lateness]), the longest of the last 3
+## gaps between Godot frames (the node feeds its queue once a frame), and when playback
+## restarted (-1 until it does), in seconds of [method Time.get_ticks_usec] (see
+## [method _watch_stream]).
 var _underrun_log: Array[Dictionary] = []
 ## Godot frames more than [constant STALL_S] apart while watching: [from, to] in seconds.
 var _frame_stalls: Array[Array] = []
@@ -29,6 +32,7 @@ var _watched: ScorewrightMusic
 var _frames_seen: int = 0
 var _underruns_seen: int = 0
 var _underruns_at_start: int = 0
+var _was_playing: bool = false
 var _last_audio_usec: int = 0
 var _last_frame_usec: int = 0
 var _frame_gaps: Array[float] = []
@@ -66,6 +70,7 @@ func _watch_stream(music: ScorewrightMusic) -> void:
 	_frames_seen = music.frames_received + music.lost_frames
 	_underruns_seen = music.underruns
 	_underruns_at_start = music.underruns
+	_was_playing = music.is_playing_stream()
 	_last_audio_usec = Time.get_ticks_usec()
 	_last_frame_usec = _last_audio_usec
 	_underrun_log.clear()
@@ -107,13 +112,19 @@ func _note_frame() -> void:
 		_frame_gaps.remove_at(0)
 	_last_frame_usec = now
 	_longest_audio_wait = maxf(_longest_audio_wait, (now - _last_audio_usec) / 1e6)
+	if _watched.frames_received + _watched.lost_frames != _frames_seen:
+		_last_audio_usec = now
 	var late := _lateness(now / 1e6)
+	var playing := _watched.is_playing_stream()
+	var restarted := playing and (not _was_playing or _watched.underruns != _underruns_seen)
 	for i: int in _watched.underruns - _underruns_seen:
 		_underrun_log.append(
 			{"t": now / 1e6, "late": late, "godot_gap": _frame_gaps.max(), "restarted": -1.0}
 		)
 	_underruns_seen = _watched.underruns
-	if _watched.is_playing_stream():
+	_was_playing = playing
+	if restarted:  # the start trims the queue to its start level: lateness before it is spent
+		_recent_lateness.clear()
 		for u: Dictionary in _underrun_log:
 			if u["restarted"] < 0.0:
 				u["restarted"] = now / 1e6
@@ -131,7 +142,6 @@ func _lateness(now: float) -> float:
 	var frames := _watched.frames_received + _watched.lost_frames  # frames sent so far
 	if frames != _frames_seen:
 		_frames_seen = frames
-		_last_audio_usec = int(now * 1e6)
 		_on_time = minf(_on_time, now - (frames - 1) * FRAME_S)
 	_recent_lateness.append([now, late])
 	while _recent_lateness[0][0] < now - RECENT_S:

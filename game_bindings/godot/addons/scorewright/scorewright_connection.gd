@@ -94,12 +94,17 @@ func send(type: String, fields: Dictionary = {}) -> int:
 	return _next_id
 
 
-func _write(msg: Dictionary) -> void:
+## [param msg] as it goes on the wire: msgpack, after its length (u32, little-endian).
+static func framed(msg: Dictionary) -> PackedByteArray:
 	var payload := ScorewrightMsgPack.encode(msg)
 	var header := PackedByteArray()
 	header.resize(4)
 	header.encode_u32(0, payload.size())
-	_peer.put_data(header + payload)
+	return header + payload
+
+
+func _write(msg: Dictionary) -> void:
+	_peer.put_data(framed(msg))
 
 
 func _schedule_retry() -> void:

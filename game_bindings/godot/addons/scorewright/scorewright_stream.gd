@@ -2,9 +2,10 @@ class_name ScorewrightStream
 extends RefCounted
 ## The stream buffer behind [ScorewrightMusic]: audio messages into an [AudioStreamGenerator].
 ##
-## Holds [member cushion_frames] of audio before playback (re)starts, keeps the queue near its
-## target as the sound card's clock drifts from the server's (up to 0.5 % faster or slower),
-## and tells where the listener is in the stream, so markers are emitted when heard.
+## Holds [member cushion_frames] of audio and a little more before playback (re)starts (see
+## [method _start_level]), keeps the queue near its target as the sound card's clock drifts from
+## the server's (up to 0.5 % faster or slower), and tells where the listener is in the stream, so
+## markers are emitted when heard.
 
 ## Sample rate of the stream (sample pairs per second).
 const STREAM_RATE: int = 48000
@@ -152,9 +153,10 @@ func feed(delta: float) -> void:
 	_skips_seen = seen
 	if not primed:
 		_queued_after_feed = queued
-		if not _cushion_filled(queued, pulled):
+		var start := _start_level()
+		if not _can_start(queued, pulled, start):
 			return
-		_drop_oldest(_pending.size() - _start_level())  # more is only delay
+		_drop_oldest(_pending.size() - start)  # more is only delay
 		primed = true
 		_queue_avg = _target_level()
 	var n := mini(_pending.size(), capacity - queued)
@@ -177,11 +179,11 @@ static func _stereo(pcm: PackedByteArray) -> PackedVector2Array:
 
 
 ## Playback (re)starts right after the mixer pulled from the empty generator, once
-## [method _start_level] has arrived: the audio arriving before its next pull adds to the
-## queue, so the mixer's period (10-25 ms with a sound card, 85-93 ms with the Dummy driver)
-## costs no extra latency up front.
-func _cushion_filled(queued: int, pulled: bool) -> bool:
-	if _pending.size() < _start_level():
+## [param start] (from [method _start_level]) has arrived: the audio arriving before its next
+## pull adds to the queue, so the mixer's period (10-25 ms with a sound card, 85-93 ms with the
+## Dummy driver) costs no extra latency up front.
+func _can_start(queued: int, pulled: bool, start: int) -> bool:
+	if _pending.size() < start:
 		return false
 	if pulled and queued == 0:
 		return true
@@ -194,8 +196,9 @@ func _cushion_filled(queued: int, pulled: bool) -> bool:
 ## the rate correction keeps the queue on average: audio comes in 40 ms frames, so the queue just
 ## before one arrives is up to a frame below its level just after; the target holds it half a
 ## frame above that low point. Starting with the bare cushion left the queue that much lower
-## until the rate correction (0.5 % at most) had caught up, seconds later: a packet 7-25 ms late
-## could empty it, and after a hitch the mixer's next pull could.
+## until the rate correction (0.5 % at most) had caught up, seconds later: with every third packet
+## 35 ms late, as little as 8 ms was left after a mixer pull (21 ms now; tests/jitter.gd), and
+## after a hitch the mixer's next pull could run dry again.
 func _start_level() -> int:
 	var since_pull := int(AudioServer.get_time_since_last_mix() * STREAM_RATE)
 	return cushion_frames * FRAME + FRAME / 2 + mini(since_pull, MAX_MIX_BLOCK)
