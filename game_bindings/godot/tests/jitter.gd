@@ -2,9 +2,11 @@
 ## tone, each sent on time except every [code]--every[/code]-th, sent [code]--late[/code] ms late
 ## (a busy machine or network). The connection is dropped every [code]--seconds[/code] of play, so
 ## the node starts playback afresh [code]--windows[/code] times: a start is when its queue is
-## shortest. Writes report.json (a watch report per window) for tests/test_godot_runtime.py.
+## shortest. [code]--busy-mixer=N[/code] puts N reverbs on the master bus, so each pull of the
+## mixer takes long enough for a start to fall inside one. Writes report.json (a watch report per
+## window) for tests/test_godot_runtime.py.
 ##   godot --headless --path game_bindings/godot -s res://tests/jitter.gd -- \
-##     --port=P --dir=DIR --late=25 --every=3 --windows=6 --seconds=2
+##     --port=P --dir=DIR --late=25 --every=3 --windows=8 --seconds=1.5 --busy-mixer=20
 extends "res://tests/scene_run.gd"
 
 const FRAME: int = ScorewrightStream.FRAME
@@ -36,6 +38,8 @@ func _run() -> void:
 	music.launch_server = false
 	root.add_child(music)
 	process_frame.connect(_serve)
+	for i: int in int(args.get("busy-mixer", "0")):
+		AudioServer.add_bus_effect(0, AudioEffectReverb.new())
 	report["windows"] = []
 	for i: int in int(args.get("windows", "6")):
 		ok = ok and await _play_window(float(args.get("seconds", "2")))

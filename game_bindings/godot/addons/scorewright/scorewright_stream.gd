@@ -151,7 +151,8 @@ func feed(delta: float) -> void:
 		underruns += 1
 		primed = false
 	_skips_seen = seen
-	if not primed:
+	var starting := not primed
+	if starting:
 		_queued_after_feed = queued
 		var start := _start_level()
 		if not _can_start(queued, pulled, start):
@@ -165,6 +166,8 @@ func feed(delta: float) -> void:
 		_pending = _pending.slice(n)
 		_pending_pos += n
 		_pushed_end = _pending_pos
+	if starting:  # the mixer may still be in the pull that found the generator empty
+		_skips_seen = _playback.get_skips()  # its skips until now are no underrun
 	_queued_after_feed = queued + n
 	_correct_rate(queued + n + _pending.size(), delta)
 
