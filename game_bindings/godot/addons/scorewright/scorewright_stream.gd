@@ -166,8 +166,8 @@ func feed(delta: float) -> void:
 		_pending = _pending.slice(n)
 		_pending_pos += n
 		_pushed_end = _pending_pos
-	if starting:  # the mixer may still be in the pull that found the generator empty
-		_skips_seen = _playback.get_skips()  # its skips until now are no underrun
+	if starting:  # skips the pull that found the generator empty went on counting after `seen`
+		_skips_seen = _playback.get_skips()  # (a busy mixer, or while _start_level waited) are past
 	_queued_after_feed = queued + n
 	_correct_rate(queued + n + _pending.size(), delta)
 
