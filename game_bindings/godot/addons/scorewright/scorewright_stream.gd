@@ -200,7 +200,7 @@ func _can_start(queued: int, pulled: bool, start: int) -> bool:
 ## before one arrives is up to a frame below its level just after; the target holds it half a
 ## frame above that low point. Starting with the bare cushion left the queue that much lower
 ## until the rate correction (0.5 % at most) had caught up, seconds later: with every third packet
-## 35 ms late, as little as 8 ms was left after a mixer pull (21 ms now; tests/jitter.gd), and
+## 35 ms late, as little as 8 ms was left after a mixer pull (19 ms now; tests/jitter.gd), and
 ## after a hitch the mixer's next pull could run dry again.
 func _start_level() -> int:
 	var since_pull := int(AudioServer.get_time_since_last_mix() * STREAM_RATE)
