@@ -112,9 +112,10 @@ func _note_frame() -> void:
 		_frame_gaps.remove_at(0)
 	_last_frame_usec = now
 	_longest_audio_wait = maxf(_longest_audio_wait, (now - _last_audio_usec) / 1e6)
-	if _watched.frames_received + _watched.lost_frames != _frames_seen:
+	var frames := _watched.frames_received + _watched.lost_frames  # frames sent so far
+	if frames != _frames_seen:
 		_last_audio_usec = now
-	var late := _lateness(now / 1e6)
+	var late := _lateness(now / 1e6, frames)
 	var playing := _watched.is_playing_stream()
 	var restarted := playing and (not _was_playing or _watched.underruns != _underruns_seen)
 	for i: int in _watched.underruns - _underruns_seen:
@@ -131,15 +132,14 @@ func _note_frame() -> void:
 
 
 ## How late the stream's audio reached the node, at most, over the last [constant RECENT_S]
-## seconds up to [param now]: the server sends a frame every 40 ms, so frame n is on time when
-## read by [member _on_time] + n * 40 ms. The first frame not read before this Godot frame is as
-## late as now, whether read now (with any after it) or still missing. A Godot stall shows here
-## too: the node reads nothing while stalled.
-func _lateness(now: float) -> float:
+## seconds up to [param now], with [param frames] sent so far: the server sends a frame every
+## 40 ms, so frame n is on time when read by [member _on_time] + n * 40 ms. The first frame not
+## read before this Godot frame is as late as now, whether read now (with any after it) or
+## still missing. A Godot stall shows here too: the node reads nothing while stalled.
+func _lateness(now: float, frames: int) -> float:
 	if not _watched.is_server_connected():
 		_on_time = INF  # a new connection paces its frames afresh
 	var late := now - _frames_seen * FRAME_S - _on_time
-	var frames := _watched.frames_received + _watched.lost_frames  # frames sent so far
 	if frames != _frames_seen:
 		_frames_seen = frames
 		_on_time = minf(_on_time, now - (frames - 1) * FRAME_S)

@@ -154,8 +154,10 @@ func feed(delta: float) -> void:
 	var starting := not primed
 	if starting:
 		_queued_after_feed = queued
-		var start := _start_level()
-		if not _can_start(queued, pulled, start):
+		if not _mixer_ready(queued, pulled):
+			return
+		var start := _start_level()  # reads the driver's mix time: only when about to start
+		if _pending.size() < start:
 			return
 		_drop_oldest(_pending.size() - start)  # more is only delay
 		primed = true
@@ -182,12 +184,10 @@ static func _stereo(pcm: PackedByteArray) -> PackedVector2Array:
 
 
 ## Playback (re)starts right after the mixer pulled from the empty generator, once
-## [param start] (from [method _start_level]) has arrived: the audio arriving before its next
-## pull adds to the queue, so the mixer's period (10-25 ms with a sound card, 85-93 ms with the
-## Dummy driver) costs no extra latency up front.
-func _can_start(queued: int, pulled: bool, start: int) -> bool:
-	if _pending.size() < start:
-		return false
+## [method _start_level] has arrived: the audio arriving before its next pull adds to the
+## queue, so the mixer's period (10-25 ms with a sound card, 85-93 ms with the Dummy driver)
+## costs no extra latency up front.
+func _mixer_ready(queued: int, pulled: bool) -> bool:
 	if pulled and queued == 0:
 		return true
 	return _now() - _last_pull_at > 0.25  # a mixer that does not pull: start anyway
